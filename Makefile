@@ -1,0 +1,53 @@
+# Slipway's developer entry points. Every target installs what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install lint format test test-unit test-cluster binaries cluster cluster-down \
+        cluster-status kind clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## virtualenv with slipway and the dev tools
+
+lint: install  ## ruff, mypy --strict, the import-linter layer contract
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix operator tests
+	$(BIN)/ruff format operator tests
+
+binaries: install  ## find or build (once, cached) the local control plane's binaries
+	$(BIN)/slipway dev cluster build
+
+test: lint binaries  ## everything CI runs: lint, unit tests, tests on the local control plane
+	$(BIN)/pytest
+
+test-unit: install  ## only the tests that need no cluster
+	$(BIN)/pytest -m "not cluster"
+
+test-cluster: binaries
+	$(BIN)/pytest -m cluster
+
+cluster: binaries  ## start (or reuse) the local control plane
+	$(BIN)/slipway dev cluster up
+
+cluster-down: install  ## stop it; no process is left behind
+	$(BIN)/slipway dev cluster down
+
+cluster-status: install
+	$(BIN)/slipway dev cluster status
+
+kind:  ## for people with Docker: a kind cluster instead of the local control plane
+	kind create cluster --name slipway
+	kubectl apply -f crds/
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

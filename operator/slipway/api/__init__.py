@@ -1,0 +1,1 @@
+"""Pydantic models of every custom resource: the single source of truth of the API."""

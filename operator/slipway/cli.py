@@ -1,0 +1,96 @@
+"""The `slipway` command.
+
+slipway [run]                       run the operator (kopf handlers and event gateway)
+slipway dev cluster up|down|status|env|build
+                                    the local control plane for development and tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from slipway.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slipway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the operator (the default)")
+
+    dev = commands.add_parser("dev", help="developer tools").add_subparsers(
+        dest="dev_command", required=True
+    )
+    cluster = dev.add_parser("cluster", help="the local control plane (no Docker needed)")
+    cluster.add_argument(
+        "action",
+        choices=["up", "down", "status", "env", "build"],
+        help="up: start or reuse; down: stop all; status; env: print `export KUBECONFIG=…`; "
+        "build: only find or build the binaries",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m slipway`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"slipway: invalid settings: {error}", file=sys.stderr)
+        return 2
+    if args.command in (None, "run"):
+        from slipway.app import run_operator
+
+        asyncio.run(run_operator(settings))
+        return 0
+    if args.command == "dev":
+        return _cluster(settings, args.action)
+    return 2
+
+
+def _cluster(settings: Settings, action: str) -> int:
+    from slipway.devcluster.binaries import BinaryError, ensure_binaries
+    from slipway.devcluster.cluster import ClusterConfig, ClusterError, LocalCluster
+
+    config = ClusterConfig(
+        cache_dir=settings.cache_dir,
+        port=settings.cluster_port,
+        kubebuilder_assets=settings.kubebuilder_assets,
+    )
+    cluster = LocalCluster(config)
+    try:
+        if action == "build":
+            for name, path in ensure_binaries(config.cache_dir, config.kubebuilder_assets).items():
+                print(f"{name:<24} {path}")
+        elif action == "up":
+            started = time.monotonic()
+            fresh = cluster.up()
+            verb = "started" if fresh else "already running; reused"
+            print(f"local control plane {verb} ({time.monotonic() - started:.1f} s)")
+            print(f"export KUBECONFIG={config.kubeconfig}")
+        elif action == "down":
+            stopped = cluster.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif action == "env":
+            print(f"export KUBECONFIG={config.kubeconfig}")
+        else:
+            status = cluster.status()
+            for name, pid in status.pids.items():
+                print(f"{name:<24} {'running, pid ' + str(pid) if pid else 'stopped'}")
+            print(f"{'api':<24} {'ready at ' + config.server if status.api_ready else 'not ready'}")
+            print(f"{'kubeconfig':<24} {config.kubeconfig}")
+            return 0 if status.running else 1
+    except (BinaryError, ClusterError) as error:
+        print(f"slipway: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,23 @@
+"""Names shared by every layer: API group, versions, plurals, label and annotation keys."""
+
+from typing import Final
+
+GROUP: Final = "slipway.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+SHIPYARD_PLURAL: Final = "shipyards"
+TASKPROVIDER_PLURAL: Final = "taskproviders"
+SEQUENCERUN_PLURAL: Final = "sequenceruns"
+TASKEXECUTION_PLURAL: Final = "taskexecutions"
+
+#: Finalizer kopf puts on objects it must see deleted.
+FINALIZER: Final = f"{GROUP}/finalizer"
+#: Prefix of kopf's progress and diff-base annotations on our objects.
+ANNOTATION_PREFIX: Final = GROUP
+
+LABEL_SHIPYARD: Final = f"{GROUP}/shipyard"
+LABEL_STAGE: Final = f"{GROUP}/stage"
+LABEL_SEQUENCE: Final = f"{GROUP}/sequence"
+LABEL_TASK: Final = f"{GROUP}/task"
+LABEL_RUN: Final = f"{GROUP}/run"

@@ -1,0 +1,149 @@
+"""Find or build the control-plane binaries.
+
+Each binary is looked up, in order, in `KUBEBUILDER_ASSETS`, on `PATH`, and in the cache;
+when it is in none of them, the Go module in `tools/cluster/<module>/` that pins it is built
+once into the cache (`<cache>/bin/<module>-<version>-<digest>/`). The digest covers the
+module's go.mod and go.sum, so changing a pin builds into a new folder and never mixes
+versions. Builds are serialised by a lock file, so two processes never build the same thing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One binary of the control plane and the Go package it is built from."""
+
+    name: str
+    module: str  # folder under tools/cluster/
+    package: str
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("etcd", "etcd", "."),
+    Component("kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver"),
+    Component(
+        "kube-controller-manager", "kubernetes", "k8s.io/kubernetes/cmd/kube-controller-manager"
+    ),
+    Component("kube-scheduler", "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler"),
+    Component("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok"),
+)
+
+_PINNED = {
+    "etcd": "go.etcd.io/etcd/server/v3",
+    "kubernetes": "k8s.io/kubernetes",
+    "kwok": "sigs.k8s.io/kwok",
+}
+
+
+class BinaryError(RuntimeError):
+    """A binary could not be found or built; the message says what to do."""
+
+
+def tools_dir() -> Path:
+    """The `tools/cluster` folder of the source checkout this package runs from."""
+    return Path(__file__).resolve().parents[3] / "tools" / "cluster"
+
+
+def module_version(module_dir: Path, module: str) -> str:
+    """The version go.mod pins for the module that gives `module_dir` its name."""
+    text = (module_dir / "go.mod").read_text()
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(_PINNED[module])}\s+(v\S+)", text, re.M)
+    if not match:
+        raise BinaryError(f"{module_dir}/go.mod does not pin {_PINNED[module]}")
+    return match.group(1)
+
+
+def build_dir(cache_dir: Path, module: str, tools: Path | None = None) -> Path:
+    """The cache folder for `module`'s binaries at the pins currently in the repo."""
+    module_dir = (tools or tools_dir()) / module
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum"):
+        digest.update((module_dir / name).read_bytes())
+    version = module_version(module_dir, module)
+    return cache_dir / "bin" / f"{module}-{version}-{digest.hexdigest()[:12]}"
+
+
+def locate(
+    component: Component, cache_dir: Path, kubebuilder_assets: Path | None = None
+) -> Path | None:
+    """The binary to use for `component`, or None when it must be built."""
+    if kubebuilder_assets and (kubebuilder_assets / component.name).is_file():
+        return kubebuilder_assets / component.name
+    on_path = shutil.which(component.name)
+    if on_path:
+        return Path(on_path)
+    if tools_dir().is_dir():
+        cached = build_dir(cache_dir, component.module) / component.name
+        if cached.is_file():
+            return cached
+    return None
+
+
+def ensure_binaries(cache_dir: Path, kubebuilder_assets: Path | None = None) -> dict[str, Path]:
+    """Every component's binary, building the missing ones. Idempotent; safe to call
+    concurrently (builds hold a lock). Raises BinaryError when Go is missing or a build
+    fails, with the build's output in the message."""
+    found: dict[str, Path] = {}
+    missing: dict[str, list[Component]] = {}
+    for component in COMPONENTS:
+        path = locate(component, cache_dir, kubebuilder_assets)
+        if path is None:
+            missing.setdefault(component.module, []).append(component)
+        else:
+            found[component.name] = path
+    for module, components in missing.items():
+        target = _build_module(cache_dir, module, components)
+        for component in components:
+            found[component.name] = target / component.name
+    return found
+
+
+def _build_module(cache_dir: Path, module: str, components: list[Component]) -> Path:
+    tools = tools_dir()
+    if not tools.is_dir():
+        raise BinaryError(
+            f"{components[0].name} is not on PATH, in KUBEBUILDER_ASSETS or in the cache, and "
+            f"building it needs the source checkout's tools/cluster folder ({tools} is missing)"
+        )
+    go = shutil.which("go")
+    if go is None:
+        raise BinaryError("building the control plane needs the Go toolchain: `go` is not on PATH")
+    target = build_dir(cache_dir, module)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{module}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all((target / c.name).is_file() for c in components):
+            return target  # another process built it while we waited
+        staging = Path(tempfile.mkdtemp(prefix=f".{module}-", dir=target.parent))
+        cmd = [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(staging) + os.sep]
+        cmd += [c.package for c in components]
+        log.warning(
+            "building %s (once; cached in %s)", ", ".join(c.name for c in components), target
+        )
+        started = time.monotonic()
+        env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly -buildvcs=false"}
+        result = subprocess.run(
+            cmd, cwd=tools / module, env=env, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise BinaryError(f"`{' '.join(cmd)}` in {tools / module} failed:\n{result.stderr}")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        log.warning("built %s in %.0f s", module, time.monotonic() - started)
+        return target

@@ -1,0 +1,1 @@
+"""Pure decisions, no I/O: functions of (resources, now) -> decisions."""

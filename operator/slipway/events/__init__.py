@@ -1,0 +1,1 @@
+"""CloudEvents: type names, building and parsing (structured and binary HTTP mode)."""

@@ -1,0 +1,1 @@
+"""The event gateway (aiohttp): trigger runs, receive tool callbacks, read run status."""

@@ -1,0 +1,1 @@
+"""kopf handlers: thin adapters that read resources, ask the engine and apply its decisions."""

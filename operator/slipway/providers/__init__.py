@@ -1,0 +1,1 @@
+"""How a task is carried out: Jobs, remote CloudEvent tools, the built-in evaluation."""

@@ -1,0 +1,78 @@
+"""The one typed settings object, loaded from `SLIPWAY_*` environment variables at start-up.
+
+Nothing else in the package reads `os.environ`: code receives a `Settings` (or the fields it
+needs) from its caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "SLIPWAY_"
+#: Variables of the task-tool contract (set in a tool's environment, not the operator's).
+TOOL_VARIABLES = frozenset({"SLIPWAY_EVENT", "SLIPWAY_CALLBACK_URL", "SLIPWAY_CALLBACK_TOKEN"})
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "slipway"
+
+
+class Settings(BaseModel):
+    """Process-wide configuration; each field is `SLIPWAY_<FIELD NAME IN CAPITALS>`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str | None = Field(
+        default=None,
+        description="Namespace the operator watches; unset means every namespace.",
+    )
+    gateway_address: str = Field(
+        default="0.0.0.0:8080",
+        description="host:port the event gateway listens on.",
+    )
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="URL tools are told to POST their responses to (in a cluster: the Service).",
+    )
+    event_type_prefix: str = Field(
+        default="",
+        description="Optional prefix put in front of every event type, e.g. `dev.slipway.`.",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where the local control plane keeps binaries and state (never the repo).",
+    )
+    kubebuilder_assets: Path | None = Field(
+        default=None,
+        description=(
+            "Read from KUBEBUILDER_ASSETS (no prefix, as envtest names it): a folder holding "
+            "etcd and kube-apiserver binaries to use instead of building them."
+        ),
+    )
+    cluster_port: int = Field(
+        default=16443,
+        description="Secure port of the local control plane's kube-apiserver.",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default: the process environment); unknown
+        `SLIPWAY_*` variables are an error, so a typo does not silently do nothing."""
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        known = {name.upper(): name for name in cls.model_fields}
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX) or key in TOOL_VARIABLES:
+                continue
+            name = key[len(ENV_PREFIX) :]
+            if name not in known:
+                raise ValueError(f"unknown setting {key}; known: {sorted(known)}")
+            values[known[name]] = value
+        if env.get("KUBEBUILDER_ASSETS"):
+            values["kubebuilder_assets"] = env["KUBEBUILDER_ASSETS"]
+        return cls.model_validate(values)
