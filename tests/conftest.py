@@ -8,6 +8,10 @@ Each such test gets a namespace of its own.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 
 from slipway.devcluster.cluster import ClusterConfig, LocalCluster
 from slipway.settings import Settings
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +57,7 @@ def kubeconfig() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def api_client(kubeconfig: Path) -> Iterator[object]:
     """A synchronous Kubernetes API client for the tests' own reads and writes."""
-    from kubernetes import client, config
+    from kubernetes import config
 
     api = config.new_client_from_config(config_file=str(kubeconfig))
     yield api
@@ -69,3 +74,85 @@ def namespace(api_client: object) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name, "labels": {"slipway.dev/test": "true"}}})
     yield name
     core.delete_namespace(name)
+
+
+class OperatorProcess:
+    """The real operator (`python -m slipway run`) as a child process, watching one
+    namespace; its output goes to `log_path`."""
+
+    def __init__(self, namespace: str, log_path: Path, env: dict[str, str] | None = None):
+        port = _free_port()
+        self.namespace = namespace
+        self.log_path = log_path
+        self.gateway_url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "SLIPWAY_NAMESPACE": namespace,
+            "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+            "SLIPWAY_GATEWAY_URL": self.gateway_url,
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the operator and wait until kopf has started its watches."""
+        out = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child; closed on stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "slipway", "run"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        out.close()
+        wait_for(
+            lambda: (
+                self.process is not None
+                and (
+                    self.process.poll() is not None
+                    or b"Slipway operator is ready" in self.log_path.read_bytes()
+                )
+            ),
+            timeout=60,
+            message="operator start",
+        )
+        assert self.process.poll() is None, f"operator exited:\n{self.log()}"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean-up runs."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def operator(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator running against the local control plane, watching the test's namespace.
+    Fails the test when the operator logged a traceback or did not stop cleanly."""
+    process = OperatorProcess(namespace, tmp_path / "operator.log")
+    process.start()
+    yield process
+    code = process.stop()
+    log = process.log()
+    assert "Traceback" not in log, f"operator logged a traceback:\n{log}"
+    assert code in (0, -signal.SIGTERM), f"operator exited with {code}:\n{log}"

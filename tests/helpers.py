@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class WaitTimeout(AssertionError):
+class WaitTimeoutError(AssertionError):
     """A condition did not hold before its deadline."""
 
 
@@ -29,17 +29,17 @@ def wait_for(
     while True:
         try:
             value = condition()
-        except Exception as error:  # noqa: BLE001 (any error means "not yet")
+        except Exception as error:  # any error means "not yet"
             last_error = error
         else:
             if value:
                 return value
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"{message} did not hold within {timeout:.0f} s") from last_error
+            raise WaitTimeoutError(f"{message} did not hold within {timeout:.0f} s") from last_error
         time.sleep(interval)
 
 
-class LeakedTasks(AssertionError):
+class LeakedTasksError(AssertionError):
     """An async test left tasks running."""
 
 
@@ -56,7 +56,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
             for task in leaked:
                 task.cancel()
             await asyncio.gather(*leaked, return_exceptions=True)
-            raise LeakedTasks(f"leaked asyncio tasks: {[t.get_name() for t in leaked]}")
+            raise LeakedTasksError(f"leaked asyncio tasks: {[t.get_name() for t in leaked]}")
         return result
 
     return asyncio.run(guarded())

@@ -204,6 +204,9 @@ class LocalCluster:
                 # No real Service endpoints exist on this machine; do not try to publish one.
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
+                # Nothing here would lift the not-ready taint this plugin puts on a new node
+                # (node lifecycle is off, see the controller-manager): kwok's node is ready.
+                "--disable-admission-plugins=TaintNodesByCondition",
             ]
         if name == "kube-controller-manager":
             return [

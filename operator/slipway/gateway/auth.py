@@ -1,0 +1,113 @@
+"""Who may call the gateway: Kubernetes identities for people and apps, per-execution tokens
+for tools.
+
+Triggers and reads carry `Authorization: Bearer <Kubernetes token>`. The API server decides:
+a TokenReview says who the token belongs to, a SubjectAccessReview whether that identity may
+`create` (trigger) or `get` (read) sequenceruns in the namespace. RBAC is the access model;
+there is no user store here. Answers are cached for a short time so a burst of requests
+from one client costs one review.
+
+Tool responses carry the callback token their `.triggered` event brought, which is valid
+for that one TaskExecution only (checked by the caller against the execution's Secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from kubernetes_asyncio import client
+
+from slipway.constants import GROUP, SEQUENCERUN_PLURAL
+
+
+class AuthError(Exception):
+    """The caller is not allowed; `status` is 401 (who are you?) or 403 (not you)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header; AuthError(401) otherwise."""
+    if not authorization:
+        raise AuthError(401, "send `Authorization: Bearer <token>` (a Kubernetes token)")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(401, "the Authorization header must be `Bearer <token>`")
+    return token.strip()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@dataclass(frozen=True)
+class _Decision:
+    allowed: bool
+    username: str
+    expires: float
+
+
+class KubernetesAuthorizer:
+    """Asks the API server whether a bearer token may `verb` sequenceruns in a namespace."""
+
+    def __init__(self, api: client.ApiClient, cache_seconds: float = 10.0) -> None:
+        self._authn = client.AuthenticationV1Api(api)
+        self._authz = client.AuthorizationV1Api(api)
+        self._cache: dict[tuple[str, str, str], _Decision] = {}
+        self._cache_seconds = cache_seconds
+
+    async def authorize(self, token: str, verb: str, namespace: str) -> str:
+        """The username behind `token` when it may `verb` sequenceruns in `namespace`;
+        raises AuthError(401) for an unknown token and AuthError(403) for a refusal."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        key = (digest, verb, namespace)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is None or cached.expires < now:
+            cached = await self._review(token, verb, namespace, now)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = cached
+        if not cached.username:
+            raise AuthError(401, "the bearer token was not accepted by the Kubernetes API")
+        if not cached.allowed:
+            raise AuthError(
+                403,
+                f"{cached.username} may not {verb} {SEQUENCERUN_PLURAL}.{GROUP} in namespace "
+                f"{namespace}; grant it with a Role and RoleBinding",
+            )
+        return cached.username
+
+    async def _review(self, token: str, verb: str, namespace: str, now: float) -> _Decision:
+        review = await self._authn.create_token_review(
+            client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
+        )
+        status = review.status
+        if not status or not status.authenticated or not status.user:
+            return _Decision(False, "", now + self._cache_seconds)
+        user = status.user
+        access = await self._authz.create_subject_access_review(
+            client.V1SubjectAccessReview(
+                spec=client.V1SubjectAccessReviewSpec(
+                    user=user.username,
+                    uid=user.uid,
+                    groups=user.groups or [],
+                    extra=user.extra or {},
+                    resource_attributes=client.V1ResourceAttributes(
+                        namespace=namespace,
+                        verb=verb,
+                        group=GROUP,
+                        resource=SEQUENCERUN_PLURAL,
+                    ),
+                )
+            )
+        )
+        allowed = bool(access.status and access.status.allowed)
+        return _Decision(allowed, str(user.username), now + self._cache_seconds)
