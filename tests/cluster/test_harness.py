@@ -3,11 +3,14 @@ service-account tokens, and the operator's entry point."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from slipway.devcluster.cluster import PROCESS_NAMES, ClusterConfig, LocalCluster
+from slipway.settings import Settings
 from tests.helpers import kubectl, wait_for
 
 GROUP = "harness.slipway.dev"
@@ -223,3 +226,37 @@ def test_operator_entry_point_starts_and_stops_cleanly(operator: Any) -> None:
     assert operator.process.poll() is None, operator.log()
     assert operator.stop() == 0, operator.log()
     assert "Traceback" not in operator.log()
+
+
+def test_up_reuses_a_running_control_plane(kubeconfig: Path) -> None:
+    """A second `up` finds the running control plane healthy and starts nothing."""
+    settings = Settings.from_env()
+    cluster = LocalCluster(ClusterConfig(cache_dir=settings.cache_dir, port=settings.cluster_port))
+    before = cluster.status().pids
+    assert cluster.up() is False
+    assert cluster.status().pids == before
+
+
+def test_down_stops_every_process(tmp_path: Path) -> None:
+    """A separate control plane (own state, own ports) starts, and `down` leaves no process."""
+    settings = Settings.from_env()
+    (tmp_path / "bin").symlink_to(settings.cache_dir / "bin")  # reuse the built binaries
+    cluster = LocalCluster(ClusterConfig(cache_dir=tmp_path, port=settings.cluster_port + 1000))
+    try:
+        assert cluster.up() is True
+        pids = [pid for pid in cluster.status().pids.values() if pid]
+        assert len(pids) == 5
+    finally:
+        stopped = cluster.down()
+    assert sorted(stopped) == sorted(PROCESS_NAMES)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"pid {pid} survived"
+    assert not cluster.status().any_process
+    assert not (tmp_path / "cluster" / "etcd").exists()
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -39,6 +39,10 @@ NODE_NAME = "kwok-node-0"
 PROCESS_NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
 
+#: Processes this Python process started, by pid: kept so they are not garbage-collected
+#: while running (and reaped by `down`, so no zombie is left behind).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 class ClusterError(RuntimeError):
     """The control plane could not start; the message names the process and its log."""
@@ -95,12 +99,20 @@ class LocalCluster:
         self._logs = config.state_dir / "logs"
 
     # ----------------------------------------------------------------- inspection
-    def _pid(self, name: str) -> int | None:
-        pid_file = self._run / f"{name}.pid"
+    def _recorded_pid(self, name: str) -> int | None:
         try:
-            pid = int(pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            return int((self._run / f"{name}.pid").read_text())
         except (OSError, ValueError):
+            return None
+
+    def _pid(self, name: str) -> int | None:
+        """The pid of our running `name` process, or None."""
+        pid = self._recorded_pid(name)
+        if pid is None:
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
             return None
         # A recycled pid belongs to some other program: then ours is gone.
         return pid if Path(cmdline.decode(errors="replace")).name == name else None
@@ -250,6 +262,7 @@ class LocalCluster:
                 cwd=self.config.state_dir,
                 start_new_session=True,  # outlives the starting shell; `down` stops it
             )
+        _CHILDREN[process.pid] = process
         (self._run / f"{name}.pid").write_text(f"{process.pid}\n")
 
     def _wait(self, deadline: float, name: str, ready: Any) -> None:
@@ -336,19 +349,20 @@ class LocalCluster:
     def down(self, timeout: float = 20) -> list[str]:
         """Stop every recorded process (SIGTERM, then SIGKILL after `timeout` seconds) and
         remove etcd's data. Returns the names of the processes that were running."""
-        stopped = []
-        for name in reversed(PROCESS_NAMES):
-            pid = self._pid(name)
-            if pid is not None:
-                os.killpg(pid, signal.SIGTERM)
-                stopped.append((name, pid))
+        recorded = {name: self._recorded_pid(name) for name in reversed(PROCESS_NAMES)}
+        alive = {name: pid for name, pid in recorded.items() if pid and self._pid(name)}
+        for pid in alive.values():
+            os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for name, pid in stopped:
+        for name, pid in alive.items():
             while self._pid(name) is not None and time.monotonic() < deadline:
                 time.sleep(0.1)
             if self._pid(name) is not None:
                 os.killpg(pid, signal.SIGKILL)
-        for name in PROCESS_NAMES:
+        for name, recorded_pid in recorded.items():
+            child = _CHILDREN.pop(recorded_pid, None) if recorded_pid else None
+            if child is not None:
+                child.wait(timeout=timeout)  # reap: no zombie left behind
             (self._run / f"{name}.pid").unlink(missing_ok=True)
         shutil.rmtree(self.config.state_dir / "etcd", ignore_errors=True)
-        return [name for name, _ in stopped]
+        return list(alive)
