@@ -3,6 +3,8 @@
 slipway [run]                       run the operator (kopf handlers and event gateway)
 slipway dev cluster up|down|status|env|build
                                     the local control plane for development and tests
+slipway evaluate --slo slo.yaml --sli values.json [--history history.json] [--output json|table]
+                                    score SLI values against a Keptn v1 SLO, offline
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ def _parser() -> argparse.ArgumentParser:
         help="up: start or reuse; down: stop all; status; env: print `export KUBECONFIG=…`; "
         "build: only find or build the binaries",
     )
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score SLI values against a Keptn v1 SLO document, offline; "
+        "exit 0 pass or warning, 1 fail, 2 invalid document or input",
+    )
+    evaluate.add_argument("--slo", required=True, help="the SLO document (a Keptn v1 slo.yaml)")
+    evaluate.add_argument(
+        "--sli", required=True, help='JSON object: SLI name -> number, null or {"error": "..."}'
+    )
+    evaluate.add_argument(
+        "--history",
+        help="JSON list of earlier evaluations, newest first: "
+        '{"result": ..., "values": {...}, "invalidated": false} or earlier --output json reports',
+    )
+    evaluate.add_argument("--output", choices=["json", "table"], default="table")
     return parser
 
 
@@ -43,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    if args.command == "evaluate":  # offline and pure: needs no settings
+        return _evaluate(args.slo, args.sli, args.history, args.output)
     try:
         settings = Settings.from_env()
     except ValueError as error:
@@ -94,3 +114,33 @@ def _cluster(settings: Settings, action: str) -> int:
         print(f"slipway: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _evaluate(slo_path: str, sli_path: str, history_path: str | None, output: str) -> int:
+    """`slipway evaluate`: 0 pass or warning, 1 fail, 2 an invalid document or input."""
+    import json
+
+    import yaml
+
+    from slipway.api.slo import parse_slo
+    from slipway.engine.report import render_json, render_table
+    from slipway.engine.scoring import evaluate, parse_history, parse_values
+
+    path = slo_path
+    try:
+        with open(slo_path, encoding="utf-8") as file:
+            slo = parse_slo(yaml.safe_load(file))
+        path = sli_path
+        with open(sli_path, encoding="utf-8") as file:
+            values = parse_values(json.load(file))
+        history = []
+        if history_path is not None:
+            path = history_path
+            with open(history_path, encoding="utf-8") as file:
+                history = parse_history(json.load(file))
+    except (OSError, ValueError, yaml.YAMLError) as error:  # JSON errors are ValueErrors
+        print(f"slipway evaluate: {path}: {error}", file=sys.stderr)
+        return 2
+    report = evaluate(slo, values, history)
+    print(render_json(report) if output == "json" else render_table(report))
+    return 1 if report.result == "fail" else 0
