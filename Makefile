@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install lint format test test-unit test-cluster binaries cluster cluster-down \
-        cluster-status kind clean
+        cluster-status kind clean crds
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ lint: install  ## ruff, mypy --strict, the import-linter layer contract
 format: install
 	$(BIN)/ruff check --fix operator tests
 	$(BIN)/ruff format operator tests
+
+crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/slipway/api/
+	$(BIN)/python -m slipway.api.crds .
 
 binaries: install  ## find or build (once, cached) the local control plane's binaries
 	$(BIN)/slipway dev cluster build
