@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install lint format test test-unit test-cluster binaries cluster cluster-down \
+.PHONY: install lint format test test-unit test-cluster binaries demo cluster cluster-down \
         cluster-status kind clean crds
 
 $(STAMP): pyproject.toml
@@ -15,14 +15,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## virtualenv with slipway and the dev tools
 
 lint: install  ## ruff, mypy --strict, the import-linter layer contract
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests tasks
+	$(BIN)/ruff format --check operator tests tasks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff check --fix operator tests
-	$(BIN)/ruff format operator tests
+	$(BIN)/ruff check --fix operator tests tasks
+	$(BIN)/ruff format operator tests tasks
 
 crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/slipway/api/
 	$(BIN)/python -m slipway.api.crds .
@@ -38,6 +38,9 @@ test-unit: install  ## only the tests that need no cluster
 
 test-cluster: binaries
 	$(BIN)/pytest -m cluster
+
+demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
+	$(BIN)/python tasks/demo/run_demo.py
 
 cluster: binaries  ## start (or reuse) the local control plane
 	$(BIN)/slipway dev cluster up

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from slipway.app import READY_MESSAGE
 from slipway.devcluster.cluster import ClusterConfig, LocalCluster
 from slipway.settings import Settings
-from tests.helpers import wait_for
+from tests.helpers import kubectl, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +96,8 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the operator and wait until kopf has started its watches."""
+        """Start the operator and wait until it says it is ready (watching and serving)."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         out = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child; closed on stop)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "slipway", "run"],
@@ -104,18 +106,15 @@ class OperatorProcess:
             env=self.env,
         )
         out.close()
-        wait_for(
-            lambda: (
-                self.process is not None
-                and (
-                    self.process.poll() is not None
-                    or b"Slipway operator is ready" in self.log_path.read_bytes()
-                )
-            ),
-            timeout=60,
-            message="operator start",
-        )
-        assert self.process.poll() is None, f"operator exited:\n{self.log()}"
+        process = self.process
+
+        def ready() -> bool:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                return process.poll() is not None or READY_MESSAGE.encode() in log.read()
+
+        wait_for(ready, timeout=60, message="operator start")
+        assert process.poll() is None, f"operator exited:\n{self.log()}"
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no clean-up runs."""
@@ -156,3 +155,13 @@ def operator(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[Opera
     log = process.log()
     assert "Traceback" not in log, f"operator logged a traceback:\n{log}"
     assert code in (0, -signal.SIGTERM), f"operator exited with {code}:\n{log}"
+
+
+@pytest.fixture(scope="session")
+def crds(kubeconfig: Path) -> None:
+    """The generated CRDs, applied (idempotent: they are cluster-scoped) and established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    names = [
+        f"{p}.slipway.dev" for p in ("shipyards", "taskproviders", "sequenceruns", "taskexecutions")
+    ]
+    kubectl("wait", "--for", "condition=established", "--timeout=60s", *[f"crd/{n}" for n in names])

@@ -1,17 +1,24 @@
-"""The operator process: kopf's handlers (and, from the engine issue on, the event gateway)."""
+"""The operator process: kopf's handlers and the event gateway, sharing one API client."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+import aiohttp
 import kopf
+from aiohttp import web
 
+from slipway.gateway.auth import KubernetesAuthorizer
+from slipway.gateway.server import Gateway, build_app
+from slipway.handlers.wakeups import Wakeups
+from slipway.kube.client import Kube, connect
+from slipway.providers.dispatch import DispatchContext
 from slipway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Logged once the operator has started watching; tests and probes wait for it.
+#: Logged once the operator watches and the gateway listens; tests and probes wait for it.
 READY_MESSAGE = "Slipway operator is ready"
 
 
@@ -20,13 +27,33 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     (`standalone`: no peering objects needed; the Deployment uses `strategy: Recreate`)."""
     import slipway.handlers.main  # noqa: F401  (registers the handlers)
 
+    kube = Kube(await connect())
+    wakeups = Wakeups()
+    session = aiohttp.ClientSession()
+    dispatch = DispatchContext(
+        kube=kube,
+        session=session,
+        gateway_url=settings.gateway_url,
+        prefix=settings.event_type_prefix,
+    )
+    gateway = Gateway(
+        kube=kube,
+        authorizer=KubernetesAuthorizer(kube.api),
+        wake=wakeups.wake,
+        prefix=settings.event_type_prefix,
+    )
+    runner = web.AppRunner(build_app(gateway), access_log=None)
+    await runner.setup()
+    host, _, port = settings.gateway_address.rpartition(":")
+    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()  # documented default
+
     namespaces = [settings.namespace] if settings.namespace else []
     ready = asyncio.Event()
 
     async def announce() -> None:
         await ready.wait()
         scope = settings.namespace or "all namespaces"
-        log.info("%s (watching %s)", READY_MESSAGE, scope)
+        log.info("%s (watching %s; gateway on %s)", READY_MESSAGE, scope, settings.gateway_address)
 
     announcer = asyncio.create_task(announce(), name="ready announcer")
     try:
@@ -34,10 +61,13 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
-            memo=kopf.Memo(settings=settings),
+            memo=kopf.Memo(settings=settings, kube=kube, wakeups=wakeups, dispatch=dispatch),
             stop_flag=stop,
             ready_flag=ready,
         )
     finally:
         announcer.cancel()
         await asyncio.gather(announcer, return_exceptions=True)
+        await runner.cleanup()
+        await session.close()
+        await kube.close()

@@ -21,3 +21,11 @@ LABEL_STAGE: Final = f"{GROUP}/stage"
 LABEL_SEQUENCE: Final = f"{GROUP}/sequence"
 LABEL_TASK: Final = f"{GROUP}/task"
 LABEL_RUN: Final = f"{GROUP}/run"
+#: On a linked SequenceRun: the name of the run whose `.finished` started it.
+LABEL_PARENT_RUN: Final = f"{GROUP}/parent-run"
+#: On a SequenceRun: the correlation id to use instead of its uid (a linked run keeps its
+#: parent's context; the gateway passes a caller's `slipwaycontext`).
+ANNOTATION_CONTEXT: Final = f"{GROUP}/context"
+#: On a finished evaluation's TaskExecution: `"true"` leaves it out of every later comparison
+#: (`slipway invalidate <taskexecution>` sets it; removing it brings the evaluation back).
+ANNOTATION_INVALIDATED: Final = f"{GROUP}/invalidated"

@@ -1,0 +1,170 @@
+"""What providers' answers do to a TaskExecution's status (imported by `executions`).
+
+Each function returns a merge patch of the status subresource (`{}`: nothing to change);
+the handler writes it with the resourceVersion it read, then asks `decide_execution` what
+follows (the task may have finished).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from slipway.api.common import ConditionStatus, Phase, Reason, Result
+from slipway.api.taskexecution import ProviderRecord, TaskExecutionStatus
+from slipway.engine.conditions import SUCCEEDED, conditions_with
+from slipway.engine.data import deep_merge
+from slipway.engine.decisions import Patch, Trigger
+from slipway.engine.patches import status_patch
+from slipway.engine.results import succeeded
+
+
+class ResponseRejectedError(Exception):
+    """A response that cannot be applied: `status` 404 (no provider of the current attempt
+    was sent a `.triggered` with that id) or 409 (the execution, or that provider, already
+    finished); `message` says which, for the tool."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def apply_response(
+    status: TaskExecutionStatus,
+    *,
+    triggered_id: str,
+    phase: Literal["started", "status.changed", "finished"],
+    result: Result | None,
+    message: str | None,
+    output: Mapping[str, Any] | None,
+    at: datetime,
+) -> Patch:
+    """Record a provider's `.started`, `.status.changed` or `.finished` (answering the
+    `.triggered` event `triggered_id` of the current attempt) at time `at`.
+
+    A `.status.changed` or `.finished` with no `.started` before it counts as started too;
+    `.finished` without a result counts as `fail`. Returns a patch writing the whole
+    `providers` list, or `{}` when the response changes nothing (an exact repeat, or a late
+    `.started` for a provider that already finished). Raises `ResponseRejectedError`: 409
+    when the execution finished, or for a `.status.changed`/`.finished` of a finished
+    provider; 404 when no current provider entry has that triggered id.
+    """
+    if status.phase == Phase.FINISHED:
+        raise ResponseRejectedError(
+            409,
+            f"the task already finished ({_result(status.result)}); "
+            "responses to it are no longer accepted",
+        )
+    new = status.model_copy(deep=True)
+    record = next((p for p in new.providers if p.triggered_id == triggered_id), None)
+    if record is None:
+        raise ResponseRejectedError(
+            404,
+            f"no .triggered event with id {triggered_id!r} was sent for the current attempt of "
+            "this task",
+        )
+    if record.phase == Phase.FINISHED:
+        if phase == "started":
+            return {}
+        raise ResponseRejectedError(
+            409, f"provider {record.name} already finished ({_result(record.result)})"
+        )
+    if record.phase == Phase.PENDING or record.started_at is None:
+        record.phase = Phase.STARTED
+        record.started_at = record.started_at or at
+    if phase == "status.changed":
+        record.last_status_message = message
+    elif phase == "finished":
+        record.phase = Phase.FINISHED
+        record.result = result or Result.FAIL
+        record.message = message if result is not None or message else "finished without a result"
+        record.output = deep_merge(output, {}) if output else None
+        record.finished_at = at
+    return status_patch(status, new)
+
+
+def fail_provider(
+    status: TaskExecutionStatus,
+    *,
+    provider: str,
+    triggered_id: str,
+    reason: Reason,
+    message: str,
+    at: datetime,
+) -> Patch:
+    """Finish provider `provider` with `fail` for `reason` (its `.triggered` could not be
+    delivered after the retries, its Job failed, ...). `{}` when that no longer applies: the
+    execution or the provider finished, or `triggered_id` is not the current attempt's (a
+    late report about an earlier attempt changes nothing)."""
+    if status.phase == Phase.FINISHED:
+        return {}
+    new = status.model_copy(deep=True)
+    record = next(
+        (p for p in new.providers if p.name == provider and p.triggered_id == triggered_id), None
+    )
+    if record is None or record.phase == Phase.FINISHED:
+        return {}
+    end_provider(record, reason, message, at)
+    return status_patch(status, new)
+
+
+def finish_execution(
+    status: TaskExecutionStatus,
+    *,
+    result: Result,
+    reason: Reason,
+    message: str,
+    at: datetime,
+) -> Patch:
+    """Finish the execution as the run decided (`FinishExecution`, e.g. abort): providers
+    still running end with `fail` and the same reason (their work is then cleaned up by
+    `decide_execution`, which sees the execution finished). `{}` if it already finished."""
+    if status.phase == Phase.FINISHED:
+        return {}
+    new = status.model_copy(deep=True)
+    for record in new.providers:
+        if record.phase != Phase.FINISHED:
+            end_provider(record, reason, message, at)
+    new.phase = Phase.FINISHED
+    new.result, new.reason, new.message = result, reason, message
+    new.finished_at = at
+    new.next_attempt_at = None
+    new.conditions = conditions_with(
+        new.conditions,
+        SUCCEEDED,
+        ConditionStatus.TRUE if succeeded(result) else ConditionStatus.FALSE,
+        reason.value,
+        message,
+        at,
+    )
+    return status_patch(status, new)
+
+
+def pending_triggers(status: TaskExecutionStatus) -> list[Trigger]:
+    """The `.triggered` events of the current attempt not yet answered (providers still
+    `Pending`): what to deliver again after an operator restart, since the operator may have
+    stopped between recording an attempt and delivering it. Delivering one twice is allowed
+    (same id). Empty once the execution finished or while a retry waits."""
+    if status.phase == Phase.FINISHED or status.next_attempt_at is not None:
+        return []
+    return [
+        Trigger(p.name, p.attempt or status.attempts, p.triggered_id)
+        for p in status.providers
+        if p.phase == Phase.PENDING and p.triggered_id
+    ]
+
+
+def end_provider(record: ProviderRecord, reason: Reason, message: str, at: datetime) -> None:
+    """Finish a provider's entry (in place) with `fail` for a reason that is not its own
+    report: timed out, aborted, delivery or Job failed."""
+    record.phase = Phase.FINISHED
+    record.result = Result.FAIL
+    record.reason = reason
+    record.message = message
+    record.finished_at = at
+
+
+def _result(result: Result | None) -> str:
+    return result.value if result is not None else "no result"

@@ -1,0 +1,322 @@
+"""Decisions for a SequenceRun: validate and start it, step through its tasks, finish it.
+
+`decide_run` is a pure function of the run, its Shipyard, the run's TaskExecutions and the
+time. It reads only what the resources say, so an operator killed at any instant and started
+again recomputes the same decision and completes it (child names are deterministic, creation
+tolerates AlreadyExists). Once a run has started, only the sequence snapshot in its status is
+used: edits of the Shipyard do not change a run under way (links are read from the live
+Shipyard when the run finishes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from slipway.api.common import ConditionStatus, Phase, Reason, Result
+from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus, TaskRecord
+from slipway.api.shipyard import Sequence, ShipyardSpec
+from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus, execution_name
+from slipway.constants import (
+    ANNOTATION_CONTEXT,
+    LABEL_RUN,
+    LABEL_SEQUENCE,
+    LABEL_SHIPYARD,
+    LABEL_STAGE,
+    LABEL_TASK,
+)
+from slipway.engine.conditions import SUCCEEDED, conditions_with
+from slipway.engine.data import deep_merge
+from slipway.engine.decisions import FinishExecution, KubeEvent, NewExecution, RunDecision
+from slipway.engine.links import linked_runs
+from slipway.engine.patches import status_patch
+from slipway.engine.results import as_result, succeeded, worst
+
+#: Condition reason while a run is under way.
+RUNNING = "Running"
+#: Kubernetes Event reasons posted on a run.
+EVENT_RUN_STARTED = "RunStarted"
+EVENT_TASK_TRIGGERED = "TaskTriggered"
+EVENT_TASK_FINISHED = "TaskFinished"
+EVENT_RUN_FINISHED = "RunFinished"
+#: Task reasons a run takes over when that task fails (any other failure is `Failed`).
+_PASSED_ON = (Reason.TIMED_OUT, Reason.NO_PROVIDER, Reason.ABORTED)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What the engine reads of a SequenceRun: identity, metadata, spec and status."""
+
+    namespace: str
+    name: str
+    uid: str
+    created: datetime
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    spec: SequenceRunSpec
+    status: SequenceRunStatus
+
+
+def run_context(run: RunView) -> str:
+    """The run's correlation id: the `slipway.dev/context` annotation when set (a linked run
+    keeps its parent's; the gateway passes a caller's), else the run's uid. Deterministic."""
+    return run.annotations.get(ANNOTATION_CONTEXT) or run.uid
+
+
+def decide_run(
+    run: RunView,
+    shipyard: ShipyardSpec | None,
+    executions: Mapping[str, TaskExecutionStatus],
+    now: datetime,
+) -> RunDecision:
+    """What to do for `run` now.
+
+    `shipyard`: the run's Shipyard (None: it does not exist); read to validate and snapshot a
+    new run, and for the links of a finishing one. `executions`: the TaskExecutions of this
+    run that exist, by name (a status may be empty). A finished run gives
+    `RunDecision(finished=True)` and nothing else, every time. The same arguments always give
+    the same decision.
+    """
+    if run.status.phase == Phase.FINISHED:
+        return RunDecision(finished=True)
+    if run.status.phase in (None, Phase.PENDING) or run.status.sequence is None:
+        return _start(run, shipyard, now)
+    return _advance(run, run.status.sequence, shipyard, executions, now)
+
+
+def _start(run: RunView, shipyard: ShipyardSpec | None, now: datetime) -> RunDecision:
+    spec = run.spec
+    new = run.status.model_copy(deep=True)
+    new.context = new.context or run_context(run)
+    new.started_at = new.started_at or now
+    new.data = deep_merge(spec.data, {})
+    decision = RunDecision()
+    if spec.abort:
+        return _finish(run, new, None, Result.FAIL, Reason.ABORTED, _aborted(None), now, decision)
+    problem, sequence = _lookup(spec, shipyard)
+    if sequence is None:
+        return _finish(run, new, None, Result.FAIL, Reason.INVALID, problem, now, decision)
+    new.phase = Phase.STARTED
+    new.sequence = sequence.model_copy(deep=True)
+    new.tasks = []
+    decision.events.append(
+        KubeEvent(
+            "Normal",
+            EVENT_RUN_STARTED,
+            f"started sequence {spec.stage}.{spec.sequence} of Shipyard {spec.shipyard} "
+            f"({_count(len(sequence.tasks), 'task')}, context {new.context})",
+        )
+    )
+    _reach_task(run, new, 0, decision, now)
+    decision.status = status_patch(run.status, new)
+    return decision
+
+
+def _lookup(spec: SequenceRunSpec, shipyard: ShipyardSpec | None) -> tuple[str, Sequence | None]:
+    """The sequence the run names, or a message saying what was not found (and what exists)."""
+    if shipyard is None:
+        return f"Shipyard {spec.shipyard!r} not found in the run's namespace", None
+    stage = shipyard.stage(spec.stage)
+    if stage is None:
+        known = ", ".join(s.name for s in shipyard.stages)
+        return (
+            f"stage {spec.stage!r} not found in Shipyard {spec.shipyard!r} (stages: {known})",
+            None,
+        )
+    sequence = shipyard.sequence(spec.stage, spec.sequence)
+    if sequence is None:
+        known = ", ".join(s.name for s in stage.sequences)
+        return (
+            f"sequence {spec.sequence!r} not found in stage {spec.stage!r} of Shipyard "
+            f"{spec.shipyard!r} (sequences: {known})"
+        ), None
+    return "", sequence
+
+
+def _advance(
+    run: RunView,
+    sequence: Sequence,
+    shipyard: ShipyardSpec | None,
+    executions: Mapping[str, TaskExecutionStatus],
+    now: datetime,
+) -> RunDecision:
+    new = run.status.model_copy(deep=True)
+    decision = RunDecision()
+    if not new.tasks:  # a status without task records (written by hand?): reach task 0
+        _reach_task(run, new, 0, decision, now)
+        decision.status = status_patch(run.status, new)
+        return decision
+    record = new.tasks[-1]
+    name = record.execution or execution_name(run.name, record.index, record.name)
+    execution = executions.get(name)
+    finished = execution is not None and execution.phase == Phase.FINISHED
+    if run.spec.abort:
+        if execution is not None and finished:
+            _record(new, record, execution, now)
+        else:
+            if execution is not None:
+                decision.finish_executions.append(
+                    FinishExecution(name, Result.FAIL, Reason.ABORTED, _aborted(None))
+                )
+            record.phase, record.result, record.reason = Phase.FINISHED, Result.FAIL, Reason.ABORTED
+            record.message, record.finished_at = _aborted(None), now
+        return _finish(run, new, None, Result.FAIL, Reason.ABORTED, _aborted(record), now, decision)
+    if execution is None:
+        # Recorded but missing: the operator stopped before creating it, or it was deleted.
+        # The same name and spec as before: creating it again is safe.
+        decision.create_executions.append(_new_execution(run, new, record.index))
+        return decision
+    if not finished:
+        if execution.phase == Phase.STARTED and record.phase == Phase.PENDING:
+            record.phase = Phase.STARTED
+            record.started_at = execution.started_at or now
+            decision.status = status_patch(run.status, new)
+        return decision
+    _record(new, record, execution, now)
+    decision.events.append(_task_event(record, len(sequence.tasks)))
+    if record.result == Result.FAIL:
+        reason = record.reason if record.reason in _PASSED_ON else Reason.FAILED
+        message = f"task {record.name} failed: {record.message or 'no message'}"
+        return _finish(run, new, shipyard, Result.FAIL, reason, message, now, decision)
+    if record.index + 1 < len(sequence.tasks):
+        _reach_task(run, new, record.index + 1, decision, now)
+        decision.status = status_patch(run.status, new)
+        return decision
+    result = worst(t.result for t in new.tasks)
+    message = _completed(run, new, result)
+    return _finish(run, new, shipyard, result, Reason.COMPLETED, message, now, decision)
+
+
+def _reach_task(
+    run: RunView, new: SequenceRunStatus, index: int, decision: RunDecision, now: datetime
+) -> None:
+    """Append the record of task `index`, make it current, and create its execution."""
+    assert new.sequence is not None
+    task = new.sequence.tasks[index]
+    name = execution_name(run.name, index, task.name)
+    new.tasks.append(TaskRecord(name=task.name, index=index, execution=name))
+    new.current_task = task.name
+    position = f"{index + 1}/{len(new.sequence.tasks)}"
+    message = f"running task {task.name} ({position})"
+    new.conditions = conditions_with(
+        new.conditions, SUCCEEDED, ConditionStatus.UNKNOWN, RUNNING, message, now
+    )
+    decision.create_executions.append(_new_execution(run, new, index))
+    decision.events.append(
+        KubeEvent("Normal", EVENT_TASK_TRIGGERED, f"task {task.name} ({position}): {name}")
+    )
+
+
+def _new_execution(run: RunView, new: SequenceRunStatus, index: int) -> NewExecution:
+    """The TaskExecution of task `index`; its input is the run's data as it is now, which is
+    the data when the task was reached (the data changes only when a task finishes)."""
+    assert new.sequence is not None
+    task = new.sequence.tasks[index]
+    spec = run.spec
+    return NewExecution(
+        name=execution_name(run.name, index, task.name),
+        spec=TaskExecutionSpec(
+            run=run.name,
+            index=index,
+            shipyard=spec.shipyard,
+            stage=spec.stage,
+            sequence=spec.sequence,
+            task=task.model_copy(deep=True),
+            context=new.context or run_context(run),
+            input=deep_merge(new.data or {}, {}),
+        ),
+        labels={
+            LABEL_SHIPYARD: spec.shipyard,
+            LABEL_STAGE: spec.stage,
+            LABEL_SEQUENCE: spec.sequence,
+            LABEL_TASK: task.name,
+            LABEL_RUN: run.name,
+        },
+    )
+
+
+def _record(
+    new: SequenceRunStatus, record: TaskRecord, execution: TaskExecutionStatus, now: datetime
+) -> None:
+    """Copy a finished execution into its task record; merge its output into the run data."""
+    record.phase = Phase.FINISHED
+    record.result = as_result(execution.result)
+    record.reason = execution.reason
+    record.message = execution.message
+    record.started_at = execution.started_at or record.started_at
+    record.finished_at = execution.finished_at or now
+    record.output = deep_merge(execution.output or {}, {}) if execution.output else None
+    new.data = deep_merge(new.data or {}, execution.output or {})
+
+
+def _finish(
+    run: RunView,
+    new: SequenceRunStatus,
+    shipyard: ShipyardSpec | None,
+    result: Result,
+    reason: Reason,
+    message: str,
+    now: datetime,
+    decision: RunDecision,
+) -> RunDecision:
+    """Finish the run; `shipyard` None: start no linked run (aborted, invalid)."""
+    new.phase = Phase.FINISHED
+    new.result, new.reason, new.message = result, reason, message
+    new.finished_at = now
+    ok = succeeded(result)
+    new.conditions = conditions_with(
+        new.conditions,
+        SUCCEEDED,
+        ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
+        reason.value,
+        message,
+        now,
+    )
+    if shipyard is not None:
+        last = new.tasks[-1] if new.tasks else None
+        decision.create_runs = linked_runs(shipyard, run, result, last, new.data or {})
+    decision.status = status_patch(run.status, new)
+    decision.events.append(
+        KubeEvent(
+            "Normal" if ok else "Warning",
+            EVENT_RUN_FINISHED,
+            f"{result.value} ({reason.value}): {message}",
+        )
+    )
+    decision.finished = True
+    return decision
+
+
+def _task_event(record: TaskRecord, total: int) -> KubeEvent:
+    result = as_result(record.result)
+    text = f"task {record.name} ({record.index + 1}/{total}) finished: {result.value}"
+    if record.reason is not None:
+        text += f" ({record.reason.value})"
+    if record.message:
+        text += f": {record.message}"
+    return KubeEvent("Normal" if succeeded(result) else "Warning", EVENT_TASK_FINISHED, text)
+
+
+def _aborted(record: TaskRecord | None) -> str:
+    where = f" during task {record.name}" if record is not None else ""
+    return f"aborted{where} (spec.abort is true)"
+
+
+def _completed(run: RunView, new: SequenceRunStatus, result: Result) -> str:
+    text = (
+        f"sequence {run.spec.stage}.{run.spec.sequence} finished with {result.value} "
+        f"after {_count(len(new.tasks), 'task')}"
+    )
+    warnings = [
+        f"{t.name}: {t.message}" if t.message else t.name
+        for t in new.tasks
+        if t.result == Result.WARNING
+    ]
+    if warnings:
+        text += "; warnings from " + "; ".join(warnings)
+    return text
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

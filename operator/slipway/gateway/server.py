@@ -1,0 +1,275 @@
+"""The event API: start runs, take tool responses, tell how a run is doing.
+
+    POST /v1/namespaces/{ns}/events                  a CloudEvent (structured or binary)
+    GET  /v1/namespaces/{ns}/sequenceruns/{name}     a run's status; `?wait=30s` long-polls
+    GET  /healthz, /readyz                           probes
+
+Every error is JSON `{error, message}` with a 4xx status a person can act on. Nothing here
+changes state except through the Kubernetes API, so a gateway restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from kubernetes_asyncio import watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from slipway.api.common import parse_duration
+from slipway.api.shipyard import ShipyardSpec
+from slipway.constants import (
+    ANNOTATION_CONTEXT,
+    API_VERSION,
+    GROUP,
+    LABEL_SEQUENCE,
+    LABEL_SHIPYARD,
+    LABEL_STAGE,
+    SEQUENCERUN_PLURAL,
+    SHIPYARD_PLURAL,
+    TASKEXECUTION_PLURAL,
+    VERSION,
+)
+from slipway.engine.executions import ResponseRejectedError
+from slipway.events import (
+    MAX_EVENT_SIZE,
+    EventError,
+    SequenceTrigger,
+    TaskResponse,
+    check_size,
+    error_body,
+    interpret,
+    parse_http,
+)
+from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token, same_secret
+from slipway.kube.client import Kube, Ref
+from slipway.kube.tokens import read_callback_token
+from slipway.providers.responses import record_response
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_SECONDS = 300.0
+
+
+@dataclass
+class Gateway:
+    """What the handlers need: the API client, the authorizer, and how to wake a daemon."""
+
+    kube: Kube
+    authorizer: KubernetesAuthorizer
+    wake: Any  # Callable[[tuple[str, str, str]], None]
+    prefix: str = ""
+    max_event_size: int = MAX_EVENT_SIZE
+
+
+def problem(status: int, error: str, message: str) -> web.Response:
+    """A JSON error response."""
+    return web.json_response({"error": error, "message": message}, status=status)
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    """The aiohttp application (routes only; the caller runs it)."""
+    app = web.Application(client_max_size=gateway.max_event_size + 1)
+    routes = Routes(gateway)
+    app.router.add_post("/v1/namespaces/{namespace}/events", routes.post_event)
+    app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)
+    app.router.add_get("/healthz", routes.healthz)
+    app.router.add_get("/readyz", routes.healthz)
+    return app
+
+
+class Routes:
+    """The request handlers."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.g = gateway
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def post_event(self, request: web.Request) -> web.Response:
+        namespace = request.match_info["namespace"]
+        try:
+            check_size(request.content_length or 0, self.g.max_event_size)
+            body = await request.content.read(self.g.max_event_size + 1)
+            event = parse_http(
+                request.headers, body, prefix=self.g.prefix, max_size=self.g.max_event_size
+            )
+            meaning = interpret(event)
+        except EventError as error:
+            return web.json_response(error_body(error), status=error.status)
+        try:
+            if isinstance(meaning, SequenceTrigger):
+                return await self._trigger(request, namespace, meaning)
+            return await self._respond(request, namespace, meaning)
+        except AuthError as error:
+            return problem(
+                error.status, "unauthorized" if error.status == 401 else "forbidden", error.message
+            )
+        except ResponseRejectedError as error:
+            kind = {404: "not_found", 409: "conflict"}.get(error.status, "bad_request")
+            return problem(error.status, kind, error.message)
+
+    async def _trigger(
+        self, request: web.Request, namespace: str, trigger: SequenceTrigger
+    ) -> web.Response:
+        token = bearer_token(request.headers.get("Authorization"))
+        await self.g.authorizer.authorize(token, "create", namespace)
+        shipyard = await self._shipyard(namespace, trigger.shipyard)
+        if isinstance(shipyard, web.Response):
+            return shipyard
+        name, spec = shipyard
+        if spec.sequence(trigger.stage, trigger.sequence) is None:
+            known = ", ".join(f"{s.name}.{q.name}" for s in spec.stages for q in s.sequences)
+            return problem(
+                422,
+                "unknown_sequence",
+                f"Shipyard {name} has no sequence {trigger.sequence!r} in stage "
+                f"{trigger.stage!r}; it has: {known}",
+            )
+        run_name = run_name_for(trigger)
+        context = trigger.context or uuid.uuid4().hex
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "SequenceRun",
+            "metadata": {
+                "name": run_name,
+                "labels": {
+                    LABEL_SHIPYARD: name,
+                    LABEL_STAGE: trigger.stage,
+                    LABEL_SEQUENCE: trigger.sequence,
+                },
+                "annotations": {ANNOTATION_CONTEXT: context},
+            },
+            "spec": {
+                "shipyard": name,
+                "stage": trigger.stage,
+                "sequence": trigger.sequence,
+                "data": trigger.data,
+            },
+        }
+        created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body)
+        if not created:  # the same event again: the run it started already exists
+            existing = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))
+            annotations = (existing or {}).get("metadata", {}).get("annotations", {})
+            context = annotations.get(ANNOTATION_CONTEXT, context)
+        return web.json_response(
+            {"namespace": namespace, "run": run_name, "context": context, "duplicate": not created},
+            status=202 if created else 200,
+        )
+
+    async def _shipyard(
+        self, namespace: str, wanted: str | None
+    ) -> tuple[str, ShipyardSpec] | web.Response:
+        items = await self.g.kube.list(SHIPYARD_PLURAL, namespace)
+        names = [item["metadata"]["name"] for item in items]
+        if wanted is None:
+            if len(items) != 1:
+                return problem(
+                    422,
+                    "shipyard_required",
+                    f"namespace {namespace} has {len(items)} Shipyards ({', '.join(names)}); "
+                    "say which one in data.shipyard",
+                )
+            found = items[0]
+        else:
+            matches = [i for i in items if i["metadata"]["name"] == wanted]
+            if not matches:
+                return problem(
+                    422,
+                    "unknown_shipyard",
+                    f"namespace {namespace} has no Shipyard {wanted!r}; it has: "
+                    f"{', '.join(names) or 'none'}",
+                )
+            found = matches[0]
+        return found["metadata"]["name"], ShipyardSpec.model_validate(found.get("spec") or {})
+
+    async def _respond(
+        self, request: web.Request, namespace: str, response: TaskResponse
+    ) -> web.Response:
+        parts = response.triggered_id.split("/")
+        if len(parts) != 4 or parts[0] != namespace:
+            raise ResponseRejectedError(
+                404, f"triggeredid {response.triggered_id!r} names no execution of {namespace}"
+            )
+        execution = parts[1]
+        token = bearer_token(request.headers.get("Authorization"))
+        expected = await read_callback_token(self.g.kube, namespace, execution)
+        if expected is None:
+            raise ResponseRejectedError(404, f"TaskExecution {execution} does not exist")
+        if not same_secret(token, expected):
+            raise AuthError(403, f"the token is not the callback token of {execution}")
+        await record_response(self.g.kube, namespace, execution, response)
+        self.g.wake((TASKEXECUTION_PLURAL, namespace, execution))
+        return web.json_response(
+            {"namespace": namespace, "execution": execution, "accepted": response.phase},
+            status=202,
+        )
+
+    async def get_run(self, request: web.Request) -> web.Response:
+        namespace = request.match_info["namespace"]
+        name = request.match_info["name"]
+        try:
+            token = bearer_token(request.headers.get("Authorization"))
+            await self.g.authorizer.authorize(token, "get", namespace)
+        except AuthError as error:
+            return problem(
+                error.status, "unauthorized" if error.status == 401 else "forbidden", error.message
+            )
+        wait = 0.0
+        if "wait" in request.query:
+            try:
+                wait = min(MAX_WAIT_SECONDS, parse_duration(request.query["wait"]).total_seconds())
+            except ValueError as error:
+                return problem(400, "bad_wait", str(error))
+        body = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name))
+        if body is None:
+            return problem(404, "not_found", f"SequenceRun {namespace}/{name} does not exist")
+        if wait > 0 and not _finished(body):
+            body = await self._wait_finished(namespace, name, body, wait)
+        return web.json_response(
+            {"namespace": namespace, "name": name, "status": body.get("status") or {}}
+        )
+
+    async def _wait_finished(
+        self, namespace: str, name: str, body: dict[str, Any], wait: float
+    ) -> dict[str, Any]:
+        """Watch the run until it finishes or `wait` seconds pass; the last state seen."""
+        stream = watch.Watch()
+        try:
+            async for event in stream.stream(
+                self.g.kube.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                SEQUENCERUN_PLURAL,
+                field_selector=f"metadata.name={name}",
+                resource_version=body["metadata"]["resourceVersion"],
+                timeout_seconds=max(1, int(wait)),
+            ):
+                obj = event["object"]
+                if isinstance(obj, dict) and obj.get("metadata", {}).get("name") == name:
+                    body = obj
+                    if _finished(body) or event["type"] == "DELETED":
+                        break
+        except ApiException as error:  # e.g. 410 Gone: answer with what we have
+            log.info("watch of %s/%s ended early: %s", namespace, name, error.reason)
+        finally:
+            stream.stop()
+            await stream.close()
+        return body
+
+
+def _finished(body: dict[str, Any]) -> bool:
+    return bool((body.get("status") or {}).get("phase") == "Finished")
+
+
+def run_name_for(trigger: SequenceTrigger) -> str:
+    """A deterministic run name for a trigger event: the same event (source, id) names the
+    same run, so a repeated POST starts nothing new."""
+    digest = hashlib.sha256(f"{trigger.source}\n{trigger.id}".encode()).hexdigest()[:10]
+    return f"{trigger.sequence[:40]}-{digest}"

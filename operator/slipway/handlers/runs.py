@@ -1,0 +1,166 @@
+"""A SequenceRun's daemon: ask the engine what to do, do it, sleep until something changes.
+
+The run is read fresh from the API server on every turn (never from memory), its Shipyard
+and TaskExecutions come from kopf's indexes, and `decide_run` says what to do. This module
+only carries the decision out, in the order that keeps a crash harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+
+from slipway.api.common import ConditionStatus, Phase
+from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus
+from slipway.api.shipyard import ShipyardSpec
+from slipway.api.taskexecution import TaskExecutionStatus
+from slipway.constants import (
+    API_VERSION,
+    SEQUENCERUN_PLURAL,
+    TASKEXECUTION_PLURAL,
+)
+from slipway.engine.conditions import set_condition
+from slipway.engine.decisions import FinishExecution, RunDecision
+from slipway.engine.runs import RunView, decide_run
+from slipway.handlers.wakeups import Wakeups
+from slipway.kube.client import Kube, Ref
+
+Body = dict[str, Any]
+
+
+def run_view(body: Body) -> RunView:
+    """The engine's view of a SequenceRun object."""
+    meta = body["metadata"]
+    return RunView(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta["uid"],
+        created=datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00")),
+        labels=meta.get("labels") or {},
+        annotations=meta.get("annotations") or {},
+        spec=SequenceRunSpec.model_validate(body.get("spec") or {}),
+        status=SequenceRunStatus.model_validate(body.get("status") or {}),
+    )
+
+
+def executions_of(entries: Iterable[tuple[str, Body]]) -> dict[str, TaskExecutionStatus]:
+    """The run's TaskExecutions (from the index) as the engine wants them."""
+    return {name: TaskExecutionStatus.model_validate(status or {}) for name, status in entries}
+
+
+async def run_daemon(
+    kube: Kube,
+    wakeups: Wakeups,
+    namespace: str,
+    name: str,
+    shipyards: Any,
+    executions: Any,
+    stopped: kopf.DaemonStopped,
+    logger: logging.Logger | kopf.ObjectLogger,
+) -> None:
+    """Drive one run until it is finished (or the object is gone, or the operator stops)."""
+    ref = Ref(SEQUENCERUN_PLURAL, namespace, name)
+    key = (SEQUENCERUN_PLURAL, namespace, name)
+    try:
+        while not stopped:
+            body = await kube.get(ref)
+            if body is None:
+                return
+            view = run_view(body)
+            shipyard_specs = list(shipyards.get((namespace, view.spec.shipyard), []))
+            shipyard = ShipyardSpec.model_validate(shipyard_specs[0]) if shipyard_specs else None
+            decision = decide_run(
+                view,
+                shipyard,
+                executions_of(executions.get((namespace, name), [])),
+                datetime.now(UTC),
+            )
+            await perform(kube, body, decision, logger)
+            if decision.finished:
+                return
+            await wakeups.sleep(key, decision.wake_at)
+    finally:
+        wakeups.forget(key)
+
+
+async def perform(
+    kube: Kube, body: Body, decision: RunDecision, logger: logging.Logger | kopf.ObjectLogger
+) -> None:
+    """Carry out a run decision: children first, then the status that records them."""
+    meta = body["metadata"]
+    namespace = meta["namespace"]
+    owner = {
+        "apiVersion": API_VERSION,
+        "kind": "SequenceRun",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    for new in decision.create_executions:
+        created = await kube.ensure_created(
+            TASKEXECUTION_PLURAL,
+            namespace,
+            {
+                "apiVersion": API_VERSION,
+                "kind": "TaskExecution",
+                "metadata": {"name": new.name, "labels": new.labels, "ownerReferences": [owner]},
+                "spec": new.spec.to_wire(),
+            },
+        )
+        logger.info("TaskExecution %s %s", new.name, "created" if created else "already existed")
+    for run in decision.create_runs:
+        await kube.ensure_created(
+            SEQUENCERUN_PLURAL,
+            namespace,
+            {
+                "apiVersion": API_VERSION,
+                "kind": "SequenceRun",
+                "metadata": {
+                    "name": run.name,
+                    "labels": run.labels,
+                    "annotations": run.annotations,
+                },
+                "spec": run.spec.to_wire(),
+            },
+        )
+        logger.info("linked SequenceRun %s started", run.name)
+    for finish in decision.finish_executions:
+        await finish_execution(kube, namespace, finish)
+    if decision.status is not None:
+        await kube.patch_status(Ref(SEQUENCERUN_PLURAL, namespace, meta["name"]), decision.status)
+    for event in decision.events:
+        kopf.event(
+            cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
+        )
+
+
+async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:
+    """Mark a running execution finished (an abort): its own daemon then cleans up."""
+    now = datetime.now(UTC)
+
+    def change(body: Body) -> Body | None:
+        status = TaskExecutionStatus.model_validate(body.get("status") or {})
+        if status.phase == Phase.FINISHED:
+            return None
+        return {
+            "phase": Phase.FINISHED.value,
+            "result": finish.result.value,
+            "reason": finish.reason.value,
+            "message": finish.message,
+            "finishedAt": now.isoformat(),
+            "conditions": set_condition(
+                status.conditions,
+                "Succeeded",
+                ConditionStatus.FALSE,
+                finish.reason.value,
+                finish.message,
+                now,
+            ),
+        }
+
+    await kube.update_status(Ref(TASKEXECUTION_PLURAL, namespace, finish.name), change)

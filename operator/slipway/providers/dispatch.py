@@ -1,0 +1,138 @@
+"""Carry out an engine `Trigger`: send `<task>.triggered` to one provider of an execution.
+
+A cloudEvent provider gets the event POSTed (structured or binary); its synchronous answer,
+or the delivery's failure, is recorded at once. Job and evaluation providers are carried out
+by their own modules once they exist; until then such a provider finishes `fail` with a
+message saying so, so a run never hangs on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+
+from slipway.api.common import Reason, parse_duration
+from slipway.api.taskexecution import TaskExecutionSpec
+from slipway.api.taskprovider import TaskProviderSpec
+from slipway.engine.decisions import Trigger
+from slipway.engine.executions import ResponseRejectedError
+from slipway.events import RunScope, build_task_triggered, callback_url, to_http
+from slipway.kube.client import Kube
+from slipway.kube.tokens import ensure_callback_token
+from slipway.providers.cloudevent import deliver
+from slipway.providers.responses import record_failure, record_response
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    """What every trigger needs from the process: the API client, one HTTP session, where
+    tools call back, and the event type prefix."""
+
+    kube: Kube
+    session: aiohttp.ClientSession
+    gateway_url: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutionRef:
+    """The execution a trigger belongs to."""
+
+    namespace: str
+    name: str
+    uid: str
+    spec: TaskExecutionSpec
+
+
+async def trigger(
+    ctx: DispatchContext,
+    execution: ExecutionRef,
+    provider: TaskProviderSpec,
+    order: Trigger,
+) -> None:
+    """Send the trigger; record a synchronous answer or a failure in the execution's status.
+    Never raises for a tool's misbehaviour (that is the tool's `fail`); API errors do raise."""
+    if provider.cloud_event is None:
+        kind = "job" if provider.job is not None else "evaluation"
+        await record_failure(
+            ctx.kube,
+            execution.namespace,
+            execution.name,
+            provider=order.provider,
+            triggered_id=order.triggered_id,
+            reason=Reason.FAILED,
+            message=f"this Slipway version cannot carry out {kind} providers yet",
+        )
+        return
+    spec = execution.spec
+    token = await ensure_callback_token(
+        ctx.kube, execution.namespace, execution.name, execution.uid, spec.run
+    )
+    scope = RunScope(
+        namespace=execution.namespace,
+        run=spec.run,
+        shipyard=spec.shipyard,
+        stage=spec.stage,
+        sequence=spec.sequence,
+        context=spec.context,
+    )
+    event = build_task_triggered(
+        scope,
+        task=spec.task.name,
+        execution=execution.name,
+        event_id=order.triggered_id,
+        time=datetime.now(UTC),
+        data=spec.input,
+        properties=spec.task.properties,
+        callback_url=callback_url(ctx.gateway_url, execution.namespace),
+        callback_token=token,
+        prefix=ctx.prefix,
+    )
+    target = provider.cloud_event
+    headers, body = to_http(event, target.mode.value)
+    if target.headers_from is not None:
+        headers = {
+            **await _secret_headers(
+                ctx.kube, execution.namespace, target.headers_from.secret_ref.name
+            ),
+            **headers,
+        }
+    outcome = await deliver(
+        ctx.session,
+        target.url,
+        headers,
+        body,
+        task=spec.task.name,
+        triggered_id=order.triggered_id,
+        per_request=parse_duration(target.timeout).total_seconds(),
+        prefix=ctx.prefix,
+    )
+    if not outcome.ok:
+        log.warning("%s: %s", execution.name, outcome.error)
+        await record_failure(
+            ctx.kube,
+            execution.namespace,
+            execution.name,
+            provider=order.provider,
+            triggered_id=order.triggered_id,
+            reason=Reason.FAILED,
+            message=f"delivery of {spec.task.name}.triggered failed after "
+            f"{outcome.tries} tries: {outcome.error}",
+        )
+    elif outcome.response is not None:
+        try:
+            await record_response(ctx.kube, execution.namespace, execution.name, outcome.response)
+        except ResponseRejectedError as error:
+            log.warning("%s: synchronous answer not applied: %s", execution.name, error.message)
+
+
+async def _secret_headers(kube: Kube, namespace: str, secret: str) -> dict[str, str]:
+    """Each key of the Secret becomes a header of the POST (e.g. `Authorization`)."""
+    found = await kube.core.read_namespaced_secret(secret, namespace)
+    return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}

@@ -1,0 +1,121 @@
+"""Record what a provider reported in its TaskExecution's status.
+
+Used by the gateway (tool callbacks), by synchronous answers to a delivery, and by failed
+deliveries. Writes go through `Kube.update_status` (optimistic concurrency), because the
+execution's own handler writes the same status.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slipway.api.common import Reason, Result
+from slipway.api.taskexecution import TaskExecutionStatus
+from slipway.constants import TASKEXECUTION_PLURAL
+from slipway.engine.executions import ResponseRejectedError, apply_response, fail_provider
+from slipway.events import TaskResponse
+from slipway.kube.client import Kube, Ref
+
+
+def _status(body: dict[str, Any]) -> TaskExecutionStatus:
+    return TaskExecutionStatus.model_validate(body.get("status") or {})
+
+
+async def record_response(
+    kube: Kube, namespace: str, execution: str, response: TaskResponse
+) -> None:
+    """Apply a tool's `.started`/`.status.changed`/`.finished` to the execution. Raises
+    ResponseRejectedError (404: no such execution or triggered id; 409: already finished)."""
+    ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
+    triggered_id = response.triggered_id
+    at = response.time or datetime.now(UTC)
+
+    def change(body: dict[str, Any]) -> dict[str, Any] | None:
+        patch = apply_response(
+            _status(body),
+            triggered_id=triggered_id,
+            phase=response.phase,
+            result=Result(response.result) if response.result else None,
+            message=_message(response),
+            output=response.output,
+            at=at,
+        )
+        return patch or None
+
+    updated = await kube.update_status(ref, change)
+    if updated is None and await kube.get(ref) is None:
+        raise ResponseRejectedError(404, f"TaskExecution {namespace}/{execution} does not exist")
+
+
+async def record_failure(
+    kube: Kube,
+    namespace: str,
+    execution: str,
+    *,
+    provider: str,
+    triggered_id: str,
+    reason: Reason,
+    message: str,
+) -> None:
+    """Mark one provider of the execution finished with `fail` (e.g. its event could not be
+    delivered). A provider that finished meanwhile is left as it is."""
+    ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
+    now = datetime.now(UTC)
+
+    def change(body: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            patch = fail_provider(
+                _status(body),
+                provider=provider,
+                triggered_id=triggered_id,
+                reason=reason,
+                message=message,
+                at=now,
+            )
+        except ResponseRejectedError:
+            return None
+        return patch or None
+
+    await kube.update_status(ref, change)
+
+
+async def record_finished(
+    kube: Kube,
+    namespace: str,
+    execution: str,
+    *,
+    triggered_id: str,
+    result: Result,
+    message: str,
+    output: dict[str, Any],
+) -> bool:
+    """Mark the provider that was sent `triggered_id` finished with a result computed in this
+    process (the built-in evaluation): started and finished at once. False when that no
+    longer applies: the execution is gone, it or the provider finished meanwhile (a timeout,
+    an abort), or `triggered_id` is not the current attempt's."""
+    ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
+    now = datetime.now(UTC)
+
+    def change(body: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            patch = apply_response(
+                _status(body),
+                triggered_id=triggered_id,
+                phase="finished",
+                result=result,
+                message=message,
+                output=output,
+                at=now,
+            )
+        except ResponseRejectedError:
+            return None
+        return patch or None
+
+    return await kube.update_status(ref, change) is not None
+
+
+def _message(response: TaskResponse) -> str | None:
+    """The tool's message, with the reason its result was turned into `fail`, if it was."""
+    parts = [p for p in (response.message, response.result_note) if p]
+    return "; ".join(parts) or None

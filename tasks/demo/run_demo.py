@@ -1,0 +1,321 @@
+"""`make demo`: Slipway's main job, end to end, on the local control plane.
+
+Starts (or reuses) the local control plane, applies the CRDs, starts the operator and two
+example tools (one synchronous, one asynchronous), applies a Shipyard whose `dev` sequence has
+two tasks and whose `prod` stage is linked to it, triggers a run with an HTTP POST carrying a
+token from `kubectl create token`, waits for the linked run too, prints the results and
+`kubectl get slipway`, and exits 0 only when both runs finished as expected.
+
+It also reports two figures: the time from a task's `.finished` leaving its tool to the next
+task's `.triggered` reaching its tool (median over the hops), and the number of write requests
+(POST/PUT/PATCH/DELETE) the API server counted for Slipway's resources and their children
+per task executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+NAMESPACE = "slipway-demo"
+SLIPWAY = [PYTHON, "-m", "slipway"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise SystemExit(f"demo: {what} did not happen within {timeout:.0f} s")
+
+
+def write_requests() -> dict[str, float]:
+    """The API server's counters of write requests, per resource."""
+    raw = kubectl("get", "--raw", "/metrics")
+    counts: dict[str, float] = {}
+    pattern = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+    for line in raw.splitlines():
+        match = pattern.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        if labels.get("verb") in {"POST", "PUT", "PATCH", "DELETE", "APPLY"}:
+            resource = labels.get("resource", "")
+            if labels.get("subresource"):
+                resource += "/" + labels["subresource"]
+            counts[resource] = counts.get(resource, 0.0) + float(match["value"])
+    return counts
+
+
+def post(url: str, body: dict[str, Any], token: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/cloudevents+json",
+            "Authorization": f"Bearer {token}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def get(url: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=90) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def manifests(sync_url: str, async_url: str) -> str:
+    return f"""
+apiVersion: slipway.dev/v1alpha1
+kind: Shipyard
+metadata: {{name: osint}}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: sequence-one
+          tasks:
+            - name: checknumber
+              properties: {{country: GB}}
+              startTimeout: 30s
+            - name: report
+              startTimeout: 30s
+    - name: prod
+      sequences:
+        - name: sequence-one
+          triggeredOn:
+            - event: dev.sequence-one.finished
+              selector: {{match: {{result: pass}}}}
+          tasks:
+            - name: checknumber
+---
+apiVersion: slipway.dev/v1alpha1
+kind: TaskProvider
+metadata: {{name: number-checker}}
+spec:
+  task: checknumber
+  cloudEvent: {{url: "{sync_url}"}}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: TaskProvider
+metadata: {{name: number-reporter}}
+spec:
+  task: report
+  cloudEvent: {{url: "{async_url}"}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: demo-client}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: sequencerun-trigger}}
+rules:
+  - apiGroups: [slipway.dev]
+    resources: [sequenceruns]
+    verbs: [create, get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: demo-client-triggers}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: sequencerun-trigger}}
+subjects: [{{kind: ServiceAccount, name: demo-client, namespace: {NAMESPACE}}}]
+"""
+
+
+def hops(log: Path) -> list[float]:
+    """Seconds from each `.finished` a tool sent to the next `.triggered` a tool received."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    lines.sort(key=lambda line: line["t"])
+    out = []
+    pending: float | None = None
+    for line in lines:
+        if line["what"] == "sent" and str(line["type"]).endswith(".finished"):
+            pending = line["t"]
+        elif line["what"] == "received" and pending is not None:
+            out.append(line["t"] - pending)
+            pending = None
+    return out
+
+
+def main() -> int:
+    subprocess.run([*SLIPWAY, "dev", "cluster", "up"], check=True)
+    kubeconfig = (
+        subprocess.run(
+            [*SLIPWAY, "dev", "cluster", "env"], check=True, capture_output=True, text=True
+        )
+        .stdout.split("=", 1)[1]
+        .strip()
+    )
+    os.environ["KUBECONFIG"] = kubeconfig
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for", "condition=established", "--timeout=60s", "crd", "--all")
+    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
+    kubectl("create", "namespace", NAMESPACE)
+
+    work = Path(tempfile.mkdtemp(prefix="slipway-demo-"))
+    log = work / "tools.jsonl"
+    sync_port, async_port, gateway_port = free_port(), free_port(), free_port()
+    tools = ROOT / "tasks" / "demo" / "tools.py"
+    children = [
+        subprocess.Popen(
+            [PYTHON, str(tools), "--port", str(sync_port), "--mode", "sync", "--log", str(log)]
+        ),
+        subprocess.Popen(
+            [PYTHON, str(tools), "--port", str(async_port), "--mode", "async", "--log", str(log)]
+        ),
+    ]
+    operator_log = work / "operator.log"
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    env = {
+        **os.environ,
+        "SLIPWAY_NAMESPACE": NAMESPACE,
+        "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
+        "SLIPWAY_GATEWAY_URL": gateway,
+    }
+    with operator_log.open("wb") as out:
+        children.append(
+            subprocess.Popen([*SLIPWAY, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        )
+    try:
+        wait(
+            lambda: b"Slipway operator is ready" in operator_log.read_bytes(),
+            60,
+            "the operator start",
+        )
+        kubectl(
+            "apply",
+            "-n",
+            NAMESPACE,
+            "-f",
+            "-",
+            stdin=manifests(f"http://127.0.0.1:{sync_port}/", f"http://127.0.0.1:{async_port}/"),
+        )
+        token = kubectl("create", "token", "demo-client", "-n", NAMESPACE).strip()
+        before = write_requests()
+        started = time.monotonic()
+        status, answer = post(
+            f"{gateway}/v1/namespaces/{NAMESPACE}/events",
+            {
+                "specversion": "1.0",
+                "id": "demo-1",
+                "source": "make-demo",
+                "type": "dev.sequence-one.triggered",
+                "datacontenttype": "application/json",
+                "data": {"number": "+44 20 7946 0958"},
+            },
+            token,
+        )
+        print(f"POST dev.sequence-one.triggered -> {status} {json.dumps(answer)}")
+        if status != 202:
+            return 1
+        run = answer["run"]
+        dev = get(f"{gateway}/v1/namespaces/{NAMESPACE}/sequenceruns/{run}?wait=60s", token)
+        print(
+            f"dev run {run}: {dev['status'].get('phase')} {dev['status'].get('result')}"
+            f" — {dev['status'].get('message')}"
+        )
+        linked = wait(
+            lambda: list(
+                json.loads(
+                    kubectl(
+                        "get",
+                        "sequenceruns",
+                        "-n",
+                        NAMESPACE,
+                        "-l",
+                        f"slipway.dev/parent-run={run}",
+                        "-o",
+                        "json",
+                    )
+                )["items"]
+            ),
+            30,
+            "the linked prod run",
+        )
+        prod_name = linked[0]["metadata"]["name"]
+        prod = get(f"{gateway}/v1/namespaces/{NAMESPACE}/sequenceruns/{prod_name}?wait=60s", token)
+        elapsed = time.monotonic() - started
+        print(
+            f"prod run {prod_name}: {prod['status'].get('phase')} "
+            f"{prod['status'].get('result')} — {prod['status'].get('message')}"
+        )
+        after = write_requests()
+        print()
+        print(kubectl("get", "slipway", "-n", NAMESPACE))
+        tasks = len(dev["status"].get("tasks", [])) + len(prod["status"].get("tasks", []))
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        ours = {
+            k: v
+            for k, v in delta.items()
+            if v
+            and k.split("/")[0] in {"sequenceruns", "taskexecutions", "secrets", "events", "jobs"}
+        }
+        measured = hops(log)
+        print(f"both runs in {elapsed:.2f} s; {tasks} tasks")
+        if measured:
+            print(
+                f".finished -> next .triggered: median {statistics.median(measured) * 1000:.0f}"
+                f" ms over {len(measured)} hops ({', '.join(f'{h * 1000:.0f}' for h in measured)})"
+            )
+        print(
+            f"API write requests per task: {sum(ours.values()) / max(tasks, 1):.1f} "
+            f"({', '.join(f'{k}={v:.0f}' for k, v in sorted(ours.items()))}; "
+            "counted by the API server for the whole cluster during the demo)"
+        )
+        ok = (
+            dev["status"].get("result") == "pass"
+            and prod["status"].get("result") == "pass"
+            and dev["status"].get("context") == prod["status"].get("context")
+        )
+        print("demo " + ("passed" if ok else "FAILED"))
+        return 0 if ok else 1
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""A real HTTP tool for tests: receives CloudEvents, answers as it is told, calls back.
+
+It runs an aiohttp server on its own thread and event loop, on a free loopback port, records
+every request, and behaves per task name (`behave[task]`):
+- "sync-pass" / "sync-warning" / "sync-fail": answer the POST with a `.finished` event;
+- "async": answer 202, then POST `.started`, a `.status.changed` and `.finished`
+  (result `tool_result`, output `tool_output`) to the callback URL with the callback token;
+- "silent": answer 202 and never call back;
+- "flaky": answer 503 twice, then behave as "async".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Tool:
+    behave: dict[str, str] = field(default_factory=dict)
+    tool_result: str = "pass"
+    tool_output: dict[str, Any] = field(default_factory=lambda: {"score": 42})
+    received: list[Received] = field(default_factory=list)
+    callbacks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    url: str = ""
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _flaky: dict[str, int] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Tool:
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def _run(self, started: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self._serve(started))
+
+    async def _serve(self, started: threading.Event) -> None:
+        app = web.Application()
+        app.router.add_post("/", self._handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/"
+        self._stop = asyncio.Event()
+        started.set()
+        await self._stop.wait()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+            assert self._loop is not None
+            self._loop.close()
+
+    # ------------------------------------------------------------------ behaviour
+    def events(self, task: str | None = None) -> list[dict[str, Any]]:
+        bodies = [r.body for r in list(self.received)]
+        return [b for b in bodies if task is None or b.get("type") == f"{task}.triggered"]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.received.append(Received(dict(request.headers), body))
+        task = body["type"].removesuffix(".triggered")
+        behaviour = self.behave.get(task, "async")
+        if behaviour == "flaky":
+            count = self._flaky.get(body["id"], 0)
+            self._flaky[body["id"]] = count + 1
+            if count < 2:
+                return web.json_response({"error": "busy"}, status=503)
+            behaviour = "async"
+        if behaviour.startswith("sync-"):
+            reply = self._response(body, task, "finished", behaviour.removeprefix("sync-"))
+            return web.Response(body=json.dumps(reply), content_type="application/cloudevents+json")
+        if behaviour == "async":
+            task_ = asyncio.get_running_loop().create_task(self._call_back(body, task))
+            self._tasks.add(task_)
+            task_.add_done_callback(self._tasks.discard)
+        return web.json_response({"accepted": True}, status=202)
+
+    def _response(
+        self, triggered: dict[str, Any], task: str, phase: str, result: str | None = None
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if phase == "finished":
+            data = {
+                "result": result or self.tool_result,
+                "message": f"{task} done",
+                **self.tool_output,
+            }
+        if phase == "status.changed":
+            data = {"message": "half way"}
+        return {
+            "specversion": "1.0",
+            "id": uuid.uuid4().hex,
+            "source": "tests/tool",
+            "type": f"{task}.{phase}",
+            "triggeredid": triggered["id"],
+            "slipwaycontext": triggered.get("slipwaycontext", ""),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+
+    async def _call_back(self, triggered: dict[str, Any], task: str) -> None:
+        headers = {
+            "Content-Type": "application/cloudevents+json",
+            "Authorization": f"Bearer {triggered['slipwaytoken']}",
+        }
+        async with aiohttp.ClientSession() as session:
+            for phase in ("started", "status.changed", "finished"):
+                event = self._response(triggered, task, phase)
+                async with session.post(
+                    triggered["slipwaycallback"], data=json.dumps(event), headers=headers
+                ) as reply:
+                    self.callbacks.append((reply.status, await reply.json()))
