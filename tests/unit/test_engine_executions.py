@@ -532,6 +532,8 @@ def test_provider_timeouts(
             Reason.TIMED_OUT,
         )
         assert status.providers[0].reason == Reason.TIMED_OUT
+        written = task["timeout"] if responses else task["startTimeout"]
+        assert f"within {written}" in (status.providers[0].message or "")
         assert decision.cleanup == ["a"]
         assert "ProviderTimedOut" in [e.reason for e in decision.events]
     else:
@@ -794,3 +796,21 @@ def test_decide_execution_does_not_mutate_its_inputs() -> None:
     before = view.status.to_wire()
     decide(view, [A, B], T0 + 20 * M)
     assert view.status.to_wire() == before
+
+
+def test_at_most_max_providers_are_triggered() -> None:
+    """More providers than a status holds: the first 16 by name, a Warning naming the rest."""
+    many = [provider(f"p{i:02}") for i in range(18)]
+    decision = decide(execution(), many, T0)
+    assert [t.provider for t in decision.triggers] == [f"p{i:02}" for i in range(16)]
+    warning = decision.events[-1]
+    assert (warning.type, warning.reason) == ("Warning", "TooManyProviders")
+    assert "p16, p17" in warning.message
+
+
+def test_execution_finished_from_outside_cleans_up_unfinished_providers() -> None:
+    """An execution marked finished by someone else (only its phase): its running providers'
+    work is cleaned up, finished ones are left alone."""
+    view = respond(triggered(), "b", "finished", Result.PASS)
+    view = replace(view, status=view.status.model_copy(update={"phase": Phase.FINISHED}))
+    assert decide(view, [A, B], T0 + M) == ExecutionDecision(finished=True, cleanup=["a"])

@@ -272,6 +272,7 @@ def _during_attempt(
     decision: ExecutionDecision,
 ) -> None:
     """An attempt is under way: time out late providers; conclude once all finished."""
+    task = execution.spec.task
     deadlines: list[datetime] = []
     waiting = False  # a provider is still at work (with or without a deadline)
     for record in new.providers:
@@ -281,9 +282,10 @@ def _during_attempt(
         start_by = begin + limits.start_timeout
         finish_by = begin + limits.timeout if limits.timeout is not None else None
         if record.phase == Phase.PENDING and now >= start_by:
-            late = f"no .started or .finished within {_span(limits.start_timeout)} (startTimeout)"
+            within = _span(task.start_timeout, limits.start_timeout)
+            late = f"no .started or .finished within {within} (startTimeout)"
         elif finish_by is not None and now >= finish_by:
-            late = f"no .finished within {_span(limits.timeout)} (timeout)"
+            late = f"no .finished within {_span(task.timeout, limits.timeout)} (timeout)"
         else:
             waiting = True
             if record.phase == Phase.PENDING:
@@ -406,5 +408,6 @@ def _time(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _span(duration: timedelta | None) -> str:
-    return f"{(duration or timedelta()).total_seconds():g}s"
+def _span(written: str | None, duration: timedelta | None) -> str:
+    """A duration as the task wrote it, else (a default) in seconds."""
+    return written or f"{(duration or timedelta()).total_seconds():g}s"
