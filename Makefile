@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install lint format test test-unit test-cluster binaries demo cluster cluster-down \
+.PHONY: install lint format test test-unit test-cluster binaries demo bench cluster cluster-down \
         cluster-status kind clean crds
 
 $(STAMP): pyproject.toml
@@ -15,14 +15,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## virtualenv with slipway and the dev tools
 
 lint: install  ## ruff, mypy --strict, the import-linter layer contract
-	$(BIN)/ruff check operator tests tasks
-	$(BIN)/ruff format --check operator tests tasks
+	$(BIN)/ruff check operator tests tasks bench
+	$(BIN)/ruff format --check operator tests tasks bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff check --fix operator tests tasks
-	$(BIN)/ruff format operator tests tasks
+	$(BIN)/ruff check --fix operator tests tasks bench
+	$(BIN)/ruff format operator tests tasks bench
 
 crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/slipway/api/
 	$(BIN)/python -m slipway.api.crds .
@@ -42,6 +42,9 @@ test-cluster: binaries
 demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
 	$(BIN)/python tasks/demo/run_demo.py
 
+bench: binaries  ## figures (not assertions): run throughput, latency, operator memory
+	$(BIN)/python bench/bench_runs.py
+
 cluster: binaries  ## start (or reuse) the local control plane
 	$(BIN)/slipway dev cluster up
 
@@ -54,6 +57,13 @@ cluster-status: install
 kind:  ## for people with Docker: a kind cluster instead of the local control plane
 	kind create cluster --name slipway
 	kubectl apply -f crds/
+
+# The operator's image, for a real cluster (docs/install.md). Needs Docker (or any builder that
+# reads a Dockerfile); this project's own machines have none, so nothing else depends on it.
+IMAGE ?= slipway:dev
+.PHONY: image
+image:  ## build the operator's image: make image IMAGE=registry.example/slipway:0.1.0
+	docker build --tag $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

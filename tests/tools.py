@@ -6,7 +6,9 @@ every request, and behaves per task name (`behave[task]`):
 - "async": answer 202, then POST `.started`, a `.status.changed` and `.finished`
   (result `tool_result`, output `tool_output`) to the callback URL with the callback token;
 - "silent": answer 202 and never call back;
-- "flaky": answer 503 twice, then behave as "async".
+- "flaky": answer 503 twice, then behave as "async";
+- "started-only": answer 202, POST `.started`, and nothing more;
+- "fail-then-pass": the first event answered with a `.finished` fail, later ones pass.
 """
 
 from __future__ import annotations
@@ -94,11 +96,15 @@ class Tool:
             if count < 2:
                 return web.json_response({"error": "busy"}, status=503)
             behaviour = "async"
+        if behaviour == "fail-then-pass":
+            first = not any(r.body["type"] == body["type"] for r in self.received[:-1])
+            behaviour = "sync-fail" if first else "sync-pass"
         if behaviour.startswith("sync-"):
             reply = self._response(body, task, "finished", behaviour.removeprefix("sync-"))
             return web.Response(body=json.dumps(reply), content_type="application/cloudevents+json")
-        if behaviour == "async":
-            task_ = asyncio.get_running_loop().create_task(self._call_back(body, task))
+        if behaviour in ("async", "started-only"):
+            phases = ("started",) if behaviour == "started-only" else None
+            task_ = asyncio.get_running_loop().create_task(self._call_back(body, task, phases))
             self._tasks.add(task_)
             task_.add_done_callback(self._tasks.discard)
         return web.json_response({"accepted": True}, status=202)
@@ -126,13 +132,15 @@ class Tool:
             "data": data,
         }
 
-    async def _call_back(self, triggered: dict[str, Any], task: str) -> None:
+    async def _call_back(
+        self, triggered: dict[str, Any], task: str, phases: tuple[str, ...] | None = None
+    ) -> None:
         headers = {
             "Content-Type": "application/cloudevents+json",
             "Authorization": f"Bearer {triggered['slipwaytoken']}",
         }
         async with aiohttp.ClientSession() as session:
-            for phase in ("started", "status.changed", "finished"):
+            for phase in phases or ("started", "status.changed", "finished"):
                 event = self._response(triggered, task, phase)
                 async with session.post(
                     triggered["slipwaycallback"], data=json.dumps(event), headers=headers

@@ -9,6 +9,7 @@ import aiohttp
 import kopf
 from aiohttp import web
 
+from slipway import faults
 from slipway.gateway.auth import KubernetesAuthorizer
 from slipway.gateway.server import Gateway, build_app
 from slipway.handlers.wakeups import Wakeups
@@ -27,6 +28,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     (`standalone`: no peering objects needed; the Deployment uses `strategy: Recreate`)."""
     import slipway.handlers.main  # noqa: F401  (registers the handlers)
 
+    faults.arm(settings.fault_point)
     kube = Kube(await connect())
     wakeups = Wakeups()
     session = aiohttp.ClientSession()

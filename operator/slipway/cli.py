@@ -5,6 +5,8 @@ slipway dev cluster up|down|status|env|build
                                     the local control plane for development and tests
 slipway evaluate --slo slo.yaml --sli values.json [--history history.json] [--output json|table]
                                     score SLI values against a Keptn v1 SLO, offline
+slipway invalidate <taskexecution> [-n namespace] [--undo]
+                                    leave an evaluation out of later comparisons (or undo that)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from slipway.settings import Settings
 
@@ -51,6 +54,19 @@ def _parser() -> argparse.ArgumentParser:
         '{"result": ..., "values": {...}, "invalidated": false} or earlier --output json reports',
     )
     evaluate.add_argument("--output", choices=["json", "table"], default="table")
+
+    invalidate = commands.add_parser(
+        "invalidate",
+        help="mark a finished evaluation (its TaskExecution) invalidated: later evaluations of "
+        "the same shipyard/stage/sequence/task never compare with it",
+    )
+    invalidate.add_argument("taskexecution", help="the TaskExecution's name")
+    invalidate.add_argument(
+        "-n", "--namespace", help="its namespace (default: the kubeconfig context's)"
+    )
+    invalidate.add_argument(
+        "--undo", action="store_true", help="remove the mark: compare with it again"
+    )
     return parser
 
 
@@ -61,8 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # kopf logs every handler call ("Handler 'x' succeeded") at INFO: on every watch
+        # event of every run that is most of the log and real CPU. Keep its warnings.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.command == "evaluate":  # offline and pure: needs no settings
         return _evaluate(args.slo, args.sli, args.history, args.output)
+    if args.command == "invalidate":  # talks to the cluster of the kubeconfig, not the operator
+        return _invalidate(args.taskexecution, args.namespace, args.undo)
     try:
         settings = Settings.from_env()
     except ValueError as error:
@@ -144,3 +166,66 @@ def _evaluate(slo_path: str, sli_path: str, history_path: str | None, output: st
     report = evaluate(slo, values, history)
     print(render_json(report) if output == "json" else render_table(report))
     return 1 if report.result == "fail" else 0
+
+
+def _invalidate(name: str, namespace: str | None, undo: bool) -> int:
+    """`slipway invalidate`: set (or, with `undo`, remove) the TaskExecution's
+    `slipway.dev/invalidated: "true"` annotation. 0 done, 1 not found or refused."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    from slipway.constants import (
+        ANNOTATION_INVALIDATED,
+        GROUP,
+        LABEL_SEQUENCE,
+        LABEL_SHIPYARD,
+        LABEL_STAGE,
+        LABEL_TASK,
+        TASKEXECUTION_PLURAL,
+        VERSION,
+    )
+    from slipway.providers.evaluation import OUTPUT_KEY
+
+    try:
+        config.load_kube_config()  # type: ignore[no-untyped-call]  # untyped upstream
+        _, context = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+        namespace = namespace or context.get("context", {}).get("namespace") or "default"
+    except config.ConfigException:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped upstream
+        except config.ConfigException as error:
+            print(f"slipway invalidate: no cluster to talk to: {error}", file=sys.stderr)
+            return 1
+        namespace = namespace or _pod_namespace()
+    custom = client.CustomObjectsApi()
+    patch = {"metadata": {"annotations": {ANNOTATION_INVALIDATED: None if undo else "true"}}}
+    try:
+        found: Any = custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, TASKEXECUTION_PLURAL, name, patch
+        )
+    except ApiException as error:
+        what = "not found" if error.status == 404 else f"{error.status} {error.reason}"
+        print(f"slipway invalidate: taskexecution {namespace}/{name}: {what}", file=sys.stderr)
+        return 1
+    labels = found.get("metadata", {}).get("labels") or {}
+    scope = "/".join(
+        labels.get(key, "?") for key in (LABEL_SHIPYARD, LABEL_STAGE, LABEL_SEQUENCE, LABEL_TASK)
+    )
+    has_report = OUTPUT_KEY in ((found.get("status") or {}).get("output") or {})
+    if undo:
+        print(f"taskexecution {namespace}/{name}: no longer invalidated")
+    else:
+        print(
+            f"taskexecution {namespace}/{name} invalidated: later evaluations of {scope} will "
+            "not compare with it" + ("" if has_report else " (it has no evaluation report yet)")
+        )
+    return 0
+
+
+def _pod_namespace() -> str:
+    """The namespace of the pod this runs in (in-cluster), else `default`."""
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as file:
+            return file.read().strip() or "default"
+    except OSError:
+        return "default"

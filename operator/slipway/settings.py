@@ -54,6 +54,10 @@ class Settings(BaseModel):
             "etcd and kube-apiserver binaries to use instead of building them."
         ),
     )
+    fault_point: str | None = Field(
+        default=None,
+        description="Tests only: exit hard at this named crash point (see slipway.faults).",
+    )
     cluster_port: int = Field(
         default=16443,
         description="Secure port of the local control plane's kube-apiserver.",

@@ -161,18 +161,41 @@ subjects: [{{kind: ServiceAccount, name: demo-client, namespace: {NAMESPACE}}}]
 
 
 def hops(log: Path) -> list[float]:
-    """Seconds from each `.finished` a tool sent to the next `.triggered` a tool received."""
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    lines.sort(key=lambda line: line["t"])
-    out = []
-    pending: float | None = None
-    for line in lines:
-        if line["what"] == "sent" and str(line["type"]).endswith(".finished"):
-            pending = line["t"]
-        elif line["what"] == "received" and pending is not None:
-            out.append(line["t"] - pending)
-            pending = None
-    return out
+    """Seconds from a task's `.finished` leaving its tool to the next task's `.triggered`
+    reaching its tool, for every pair of consecutive tasks of every run in the log.
+
+    A `.triggered` id is `<namespace>/<run>-<index>-<task>/<provider>/<attempt>`, and a
+    response carries it as `triggeredid`, which ties both ends of a hop to a run and index.
+    """
+    finished: dict[tuple[str, int], float] = {}
+    received: dict[tuple[str, int], float] = {}
+    for line in log.read_text().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if entry["what"] == "received":
+            key = _run_and_index(entry["id"])
+            if key:
+                received.setdefault(key, entry["t"])
+        elif str(entry["type"]).endswith(".finished"):
+            key = _run_and_index(entry["triggeredid"] or "")
+            if key:
+                finished[key] = entry["t"]
+    return [
+        received[(run, index + 1)] - sent
+        for (run, index), sent in sorted(finished.items())
+        if (run, index + 1) in received
+    ]
+
+
+def _run_and_index(event_id: str) -> tuple[str, int] | None:
+    parts = event_id.split("/")
+    match = (
+        re.fullmatch(r"(?P<run>.+)-(?P<index>\d+)-(?P<task>.+)", parts[1])
+        if len(parts) == 4
+        else None
+    )
+    return (match["run"], int(match["index"])) if match else None
 
 
 def main() -> int:

@@ -108,8 +108,11 @@ class PrometheusSource(SlipwayModel):
     """Base URL of the Prometheus server, e.g. `http://prometheus:9090`."""
 
     queries: dict[str, Annotated[str, Field(max_length=4096)]] = Field(min_length=1, max_length=64)
-    """SLI name → PromQL query. `$DURATION` is replaced by the evaluation's `timeframe`
-    (e.g. `5m`)."""
+    """SLI name → PromQL instant query, evaluated at the window's end. Placeholders:
+    `$DURATION` (and Keptn's `$DURATION_SECONDS`): the window's length, e.g. `300s`;
+    `$START`, `$END`: its bounds in unix seconds (for PromQL's `@`); `$SHIPYARD`, `$STAGE`,
+    `$SEQUENCE`, `$TASK`, `$RUN`, `$NAMESPACE`; each key of the SLO's `filter` (as written and
+    in capitals). The answer must be one number (a scalar or a single series)."""
 
     headers_from: HeadersFrom | None = None
     """Extra headers for each query, e.g. credentials."""
@@ -157,9 +160,11 @@ class EvaluationProvider(SlipwayModel):
     `comparison`, `objectives` (`sli`, `pass`, `warning`, `weight`, `key_sli`) and
     `total_score` (`pass`, `warning`)."""
 
-    timeframe: Duration = "5m"
-    """The window the SLI values describe: it ends when the evaluation starts; `$DURATION` in
-    Prometheus queries becomes this value."""
+    timeframe: Duration | None = None
+    """How long the window the SLI values describe is; it ends when the evaluation starts.
+    The task's settings win over it (`timeframe`, or `start`/`end`, in the task's properties
+    or in the run's data under the task's name); when neither sets a window, it runs from the
+    run's start to the evaluation."""
 
 
 class TaskProviderSpec(SlipwayModel):

@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from slipway import faults
 from slipway.api.common import Phase
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
@@ -25,8 +26,9 @@ from slipway.engine.decisions import ExecutionDecision, Trigger
 from slipway.engine.executions import ExecutionView, ProviderView, decide_execution, serves
 from slipway.events import task_triggered_id
 from slipway.handlers.wakeups import Wakeups
-from slipway.kube.client import Ref
+from slipway.kube.client import Ref, newest, snapshot
 from slipway.providers.dispatch import DispatchContext, ExecutionRef, trigger
+from slipway.providers.job import delete_jobs
 
 Body = dict[str, Any]
 
@@ -70,14 +72,21 @@ async def execution_daemon(
     wakeups: Wakeups,
     namespace: str,
     name: str,
+    live: Any,
     providers_index: Any,
     stopped: kopf.DaemonStopped,
     logger: logging.Logger | kopf.ObjectLogger,
 ) -> None:
-    """Drive one execution until it is finished (or gone, or the operator stops)."""
+    """Drive one execution until it is finished (or gone, or the operator stops).
+
+    `live` is kopf's copy of the execution; each turn starts from it, or from the daemon's
+    own last write while the watch has not delivered that yet (a stale copy only costs a
+    conflict and a read)."""
     ref = Ref(TASKEXECUTION_PLURAL, namespace, name)
     key = (TASKEXECUTION_PLURAL, namespace, name)
+    wakeups.register(key)
     first_turn = True
+    written: Body | None = None
     try:
         while not stopped:
             seen: dict[str, Any] = {}
@@ -93,7 +102,9 @@ async def execution_daemon(
                 seen.update(body=body, view=view, decision=decision)
                 return decision.status
 
-            updated = await ctx.kube.update_status(ref, change)
+            known = newest(snapshot(live), written)
+            updated = await ctx.kube.update_status(ref, change, known=known)
+            written = updated or written
             if "decision" not in seen:
                 return  # the execution is gone
             decision: ExecutionDecision = seen["decision"]
@@ -103,7 +114,13 @@ async def execution_daemon(
                 sent = {o.triggered_id for o in orders}
                 orders += [o for o in unanswered(view.status) if o.triggered_id not in sent]
                 first_turn = False
+            if orders:
+                faults.reach("before-delivery")
             await _send(ctx, seen["body"], view, orders, providers_index)
+            if decision.cleanup:  # Jobs of providers the engine ended: abort, timeout, retry
+                uid = seen["body"]["metadata"]["uid"]
+                execution = ExecutionRef(view.namespace, view.name, uid, view.spec)
+                await delete_jobs(ctx, execution, decision.cleanup, view.status)
             for event in decision.events:
                 kopf.event(
                     seen["body"], type=event.type, reason=event.reason, message=event.message

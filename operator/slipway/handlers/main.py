@@ -16,13 +16,15 @@ from slipway.constants import (
     ANNOTATION_PREFIX,
     FINALIZER,
     GROUP,
+    LABEL_RUN,
     SEQUENCERUN_PLURAL,
     SHIPYARD_PLURAL,
     TASKEXECUTION_PLURAL,
     TASKPROVIDER_PLURAL,
     VERSION,
 )
-from slipway.handlers import executions, runs, shipyards
+from slipway.handlers import executions, jobs, runs, shipyards
+from slipway.providers.job import JobWatch
 
 
 @kopf.on.startup()
@@ -112,6 +114,7 @@ async def run(
         memo.wakeups,
         namespace,
         name,
+        kwargs["body"],
         kwargs["shipyards_by_name"],
         kwargs["executions_by_run"],
         stopped,
@@ -130,7 +133,14 @@ async def execution(
     namespace: Any, name: Any, memo: Any, stopped: kopf.DaemonStopped, logger: Any, **kwargs: Any
 ) -> None:
     await executions.execution_daemon(
-        memo.dispatch, memo.wakeups, namespace, name, kwargs["providers_by_task"], stopped, logger
+        memo.dispatch,
+        memo.wakeups,
+        namespace,
+        name,
+        kwargs["body"],
+        kwargs["providers_by_task"],
+        stopped,
+        logger,
     )
 
 
@@ -147,3 +157,44 @@ def provider_kind(spec: Any, patch: kopf.Patch, **_: Any) -> None:
         patch.status["kind"] = TaskProviderSpec.model_validate(dict(spec)).kind.value
     except ValueError as error:  # retrying cannot fix an invalid spec
         raise kopf.PermanentError(str(error)) from error
+
+
+# ------------------------------------------------------------------ Jobs of job providers
+# Slipway's Jobs and their Pods carry the run label. kopf keeps both, reduced to what the
+# outcome needs, in indexes; every event of either records the attempt's `.started` or
+# `.finished` without reading the API (see `handlers/jobs.py`).
+@kopf.on.startup()
+def job_watch(memo: Any, **_: Any) -> None:
+    """One JobWatch for the process: what it recorded is remembered across all Jobs."""
+    memo.job_watch = JobWatch(memo.kube)
+
+
+@kopf.index("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
+def slipway_jobs(namespace: Any, name: Any, body: Any, **_: Any) -> Any:
+    return jobs.index_job(namespace, name, body)
+
+
+@kopf.index("v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
+def slipway_job_pods(namespace: Any, body: Any, **_: Any) -> Any:
+    return jobs.index_pod(namespace, body)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
+async def job_event(namespace: Any, name: Any, body: Any, memo: Any, **kwargs: Any) -> None:
+    await jobs.job_changed(
+        memo.job_watch, kwargs["type"], namespace, name, body, kwargs["slipway_job_pods"]
+    )
+
+
+@kopf.on.event("v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
+async def job_pod_event(namespace: Any, body: Any, memo: Any, **kwargs: Any) -> None:
+    await jobs.pod_changed(
+        memo.job_watch, namespace, body, kwargs["slipway_jobs"], kwargs["slipway_job_pods"]
+    )
+
+
+@kopf.on.event(GROUP, VERSION, TASKEXECUTION_PLURAL, when=lambda status, **_: not _running(status))
+async def finished_execution_jobs(body: Any, memo: Any, **kwargs: Any) -> None:
+    await jobs.execution_finished(
+        memo.kube, body, kwargs["slipway_jobs"], kwargs["slipway_job_pods"]
+    )

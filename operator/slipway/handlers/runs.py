@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import kopf
 
+from slipway import faults
 from slipway.api.common import ConditionStatus, Phase
 from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus
 from slipway.api.shipyard import ShipyardSpec
@@ -27,7 +28,7 @@ from slipway.engine.conditions import set_condition
 from slipway.engine.decisions import FinishExecution, RunDecision
 from slipway.engine.runs import RunView, decide_run
 from slipway.handlers.wakeups import Wakeups
-from slipway.kube.client import Kube, Ref
+from slipway.kube.client import Kube, Ref, newest, snapshot
 
 Body = dict[str, Any]
 
@@ -57,17 +58,22 @@ async def run_daemon(
     wakeups: Wakeups,
     namespace: str,
     name: str,
+    live: Any,
     shipyards: Any,
     executions: Any,
     stopped: kopf.DaemonStopped,
     logger: logging.Logger | kopf.ObjectLogger,
 ) -> None:
-    """Drive one run until it is finished (or the object is gone, or the operator stops)."""
-    ref = Ref(SEQUENCERUN_PLURAL, namespace, name)
+    """Drive one run until it is finished (or the object is gone, or the operator stops).
+
+    `live` is kopf's copy of the run, kept current by its watch; the daemon's own last write
+    is used instead while the watch has not delivered it yet, so no turn reads the API."""
     key = (SEQUENCERUN_PLURAL, namespace, name)
+    wakeups.register(key)
+    written: Body | None = None
     try:
         while not stopped:
-            body = await kube.get(ref)
+            body = newest(snapshot(live), written)
             if body is None:
                 return
             view = run_view(body)
@@ -79,7 +85,7 @@ async def run_daemon(
                 executions_of(executions.get((namespace, name), [])),
                 datetime.now(UTC),
             )
-            await perform(kube, body, decision, logger)
+            written = await perform(kube, body, decision, logger) or written
             if decision.finished:
                 return
             await wakeups.sleep(key, decision.wake_at)
@@ -89,8 +95,9 @@ async def run_daemon(
 
 async def perform(
     kube: Kube, body: Body, decision: RunDecision, logger: logging.Logger | kopf.ObjectLogger
-) -> None:
-    """Carry out a run decision: children first, then the status that records them."""
+) -> Body | None:
+    """Carry out a run decision: children first, then the status that records them.
+    Returns the run as written (None when its status did not change)."""
     meta = body["metadata"]
     namespace = meta["namespace"]
     owner = {
@@ -113,6 +120,7 @@ async def perform(
             },
         )
         logger.info("TaskExecution %s %s", new.name, "created" if created else "already existed")
+        faults.reach("after-execution-created")
     for run in decision.create_runs:
         await kube.ensure_created(
             SEQUENCERUN_PLURAL,
@@ -131,12 +139,16 @@ async def perform(
         logger.info("linked SequenceRun %s started", run.name)
     for finish in decision.finish_executions:
         await finish_execution(kube, namespace, finish)
+    written = None
     if decision.status is not None:
-        await kube.patch_status(Ref(SEQUENCERUN_PLURAL, namespace, meta["name"]), decision.status)
+        written = await kube.patch_status(
+            Ref(SEQUENCERUN_PLURAL, namespace, meta["name"]), decision.status
+        )
     for event in decision.events:
         kopf.event(
             cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
         )
+    return written
 
 
 async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:

@@ -19,9 +19,17 @@ class Wakeups:
     def __init__(self) -> None:
         self._events: dict[Key, asyncio.Event] = {}
 
+    def register(self, key: Key) -> None:
+        """Called by a daemon before it first reads its object: wakes from then on are kept
+        (a wake while it works makes its next sleep return at once)."""
+        self._events.setdefault(key, asyncio.Event())
+
     def wake(self, key: Key) -> None:
-        """Wake the daemon of `key` if it sleeps; a wake before it sleeps is remembered."""
-        self._events.setdefault(key, asyncio.Event()).set()
+        """Wake the daemon of `key`; nothing happens for objects without a daemon, so the
+        map holds only live daemons (no growth with every object ever seen)."""
+        event = self._events.get(key)
+        if event is not None:
+            event.set()
 
     def wake_all(self, plural: str, namespace: str) -> None:
         """Wake every sleeping daemon of `plural` in `namespace`."""

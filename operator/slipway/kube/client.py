@@ -127,13 +127,16 @@ class Kube:
         ref: Ref,
         change: Callable[[Body], Body | None],
         attempts: int = 8,
+        known: Body | None = None,
     ) -> Body | None:
-        """Read the object, let `change` compute a status patch from it (None: nothing to
-        do), and apply it only if the object did not change meanwhile; on a conflict, read
-        again and recompute. Returns the patched object, or None when `change` declined or
-        the object is gone."""
+        """Let `change` compute a status patch from the object (None: nothing to do) and
+        apply it only if the object did not change meanwhile; on a conflict, read again and
+        recompute. `known`, a recent copy of the object (e.g. kopf's view from its watch),
+        saves the first read: if it is stale the patch conflicts and the loop reads. Returns
+        the patched object, or None when `change` declined or the object is gone."""
         for _ in range(attempts):
-            current = await self.get(ref)
+            current = known if known is not None else await self.get(ref)
+            known = None
             if current is None:
                 return None
             patch = change(current)
@@ -156,3 +159,30 @@ class Kube:
                 raise
             return body
         raise RuntimeError(f"{ref.plural}/{ref.name}: status kept changing; gave up")
+
+
+def snapshot(live: Any) -> Body:
+    """A plain-dict copy of kopf's live view of an object (the view changes as events
+    arrive; a decision must be computed from one consistent copy)."""
+    return {
+        "metadata": dict(live["metadata"]),
+        "spec": dict(live.get("spec") or {}),
+        "status": dict(live.get("status") or {}),
+    }
+
+
+def newest(*bodies: Body | None) -> Body | None:
+    """The most recent of several copies of one object, by `metadata.resourceVersion`.
+
+    Kubernetes calls resource versions opaque; every API server backed by etcd issues them
+    as increasing integers (etcd revisions), which is what this relies on. A version that is
+    not an integer makes the first copy win, the safe choice for a caller that passes its
+    watch's copy first and its own last write second only when it is known newer.
+    """
+    present = [b for b in bodies if b is not None]
+    if not present:
+        return None
+    try:
+        return max(present, key=lambda b: int(b["metadata"]["resourceVersion"]))
+    except (KeyError, TypeError, ValueError):
+        return present[0]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from slipway import faults
 from slipway.api.common import Reason, parse_duration
 from slipway.api.taskexecution import TaskExecutionSpec
 from slipway.api.taskprovider import TaskProviderSpec
@@ -24,6 +25,8 @@ from slipway.events import RunScope, build_task_triggered, callback_url, to_http
 from slipway.kube.client import Kube
 from slipway.kube.tokens import ensure_callback_token
 from slipway.providers.cloudevent import deliver
+from slipway.providers.evaluation import run_evaluation
+from slipway.providers.job import start_job
 from slipway.providers.responses import record_failure, record_response
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,12 @@ async def trigger(
 ) -> None:
     """Send the trigger; record a synchronous answer or a failure in the execution's status.
     Never raises for a tool's misbehaviour (that is the tool's `fail`); API errors do raise."""
+    if provider.evaluation is not None:  # the built-in quality gate, carried out in-process
+        await run_evaluation(ctx, execution, provider, order)
+        return
+    if provider.job is not None:  # a container: one Job per attempt, followed by its watch
+        await start_job(ctx, execution, provider, order)
+        return
     if provider.cloud_event is None:
         kind = "job" if provider.job is not None else "evaluation"
         await record_failure(
@@ -113,6 +122,7 @@ async def trigger(
         per_request=parse_duration(target.timeout).total_seconds(),
         prefix=ctx.prefix,
     )
+    faults.reach("after-delivery")
     if not outcome.ok:
         log.warning("%s: %s", execution.name, outcome.error)
         await record_failure(

@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# The Slipway operator's image: `make image` (IMAGE=registry/slipway:tag to name it).
+#
+# Stage 1 builds wheels: Slipway's own, and every dependency's (all of them ship manylinux
+# wheels, so nothing is compiled). Stage 2 installs only those wheels, offline, on a slim
+# Python, removes pip, and runs as a numeric non-root user, so Kubernetes can check
+# `runAsNonRoot` without reading /etc/passwd (manifests/base/deployment.yaml uses 65532).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS wheels
+WORKDIR /src
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN pip wheel --wheel-dir /wheels .
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="slipway" \
+      org.opencontainers.image.description="Slipway operator: kopf handlers and the event gateway" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels slipway \
+    && pip uninstall --yes pip setuptools wheel
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["slipway", "run"]
