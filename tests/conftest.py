@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from slipway.api.resources import RESOURCES
 from slipway.app import READY_MESSAGE
 from slipway.devcluster.cluster import ClusterConfig, LocalCluster
 from slipway.settings import Settings
@@ -161,7 +162,5 @@ def operator(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[Opera
 def crds(kubeconfig: Path) -> None:
     """The generated CRDs, applied (idempotent: they are cluster-scoped) and established."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    names = [
-        f"{p}.slipway.dev" for p in ("shipyards", "taskproviders", "sequenceruns", "taskexecutions")
-    ]
-    kubectl("wait", "--for", "condition=established", "--timeout=60s", *[f"crd/{n}" for n in names])
+    names = [f"crd/{resource.plural}.slipway.dev" for resource in RESOURCES]
+    kubectl("wait", "--for", "condition=established", "--timeout=60s", *names)

@@ -14,7 +14,7 @@ from slipway.gateway.auth import KubernetesAuthorizer
 from slipway.gateway.server import Gateway, build_app
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube, connect
-from slipway.providers.dispatch import DispatchContext
+from slipway.providers.context import DispatchContext
 from slipway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()  # documented default
 
     namespaces = [settings.namespace] if settings.namespace else []
-    ready = asyncio.Event()
+    ready = gateway.ready  # kopf sets it once it watches; /readyz reports it
 
     async def announce() -> None:
         await ready.wait()

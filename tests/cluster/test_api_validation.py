@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from slipway.api.resources import RESOURCES
 from tests.helpers import kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = [f"crd/{r.plural}.slipway.dev" for r in RESOURCES]
+pytestmark = pytest.mark.usefixtures("crds")
 
 TASK = {"name": "checknumber"}
 SHIPYARD: dict[str, Any] = {
@@ -57,13 +56,6 @@ RUN: dict[str, Any] = {
         "data": {"number": "+44 20 7946 0958"},
     },
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crds(kubeconfig: Path) -> None:
-    """The generated CRDs, applied (idempotently: they are cluster-scoped) and established."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for", "condition=established", "--timeout=60s", *CRDS)
 
 
 @pytest.fixture

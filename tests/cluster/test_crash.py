@@ -5,29 +5,15 @@ run completes, never with two TaskExecutions for one task, and a tool receives a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from kubernetes import client
 
-from tests.cluster.test_runs import Cluster, sequence, stage
+from tests.cluster.objects import Cluster, sequence, stage
 from tests.conftest import OperatorProcess
 from tests.helpers import wait_for
 from tests.tools import Tool
 
 pytestmark = pytest.mark.usefixtures("crds")
-
-
-@pytest.fixture
-def tool() -> Iterator[Tool]:
-    running = Tool().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def k8s(api_client: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(api_client, namespace)
 
 
 @pytest.mark.parametrize("point", ["after-execution-created", "before-delivery", "after-delivery"])

@@ -7,31 +7,18 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 from kubernetes import client
 
-from tests.cluster.test_runs import Cluster, sequence, stage
+from tests.cluster.objects import Cluster, sequence, stage
 from tests.conftest import OperatorProcess
 from tests.helpers import run_async, wait_for
 from tests.tools import Tool
 
 pytestmark = pytest.mark.usefixtures("crds")
-
-
-@pytest.fixture
-def tool() -> Iterator[Tool]:
-    running = Tool().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def k8s(api_client: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(api_client, namespace)
 
 
 def service_account_token(

@@ -31,8 +31,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.cluster.objects import Cluster, sequence, stage
 from tests.cluster.test_gateway import request, service_account_token, trigger_event
-from tests.cluster.test_runs import Cluster, sequence, stage
 from tests.conftest import OperatorProcess
 from tests.helpers import kubectl, wait_for
 from tests.tools import Tool
@@ -195,13 +195,6 @@ def namespaced_mode(install: Install, api_client: client.ApiClient) -> Iterator[
     yield
     rbac.delete_cluster_role_binding(name)
     rbac.delete_cluster_role(name)
-
-
-@pytest.fixture
-def tool() -> Iterator[Tool]:
-    running = Tool().start()
-    yield running
-    running.stop()
 
 
 def test_the_install_applies_and_its_pod_passes_pod_security(install: Install) -> None:

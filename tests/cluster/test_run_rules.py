@@ -4,38 +4,17 @@ wait for a missing provider."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from tests.cluster.test_runs import Cluster, sequence, stage
+from tests.cluster.objects import Cluster, sequence, stage
 from tests.conftest import OperatorProcess
 from tests.helpers import wait_for
 from tests.tools import Tool
 
 pytestmark = pytest.mark.usefixtures("crds")
-
-
-@pytest.fixture
-def tool() -> Iterator[Tool]:
-    running = Tool().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def other_tool() -> Iterator[Tool]:
-    running = Tool().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def k8s(api_client: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(api_client, namespace)
 
 
 def when(text: str) -> datetime:

@@ -3,99 +3,18 @@ ordering, results, data, links, timeouts, abort, and a crash in the middle."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
+from slipway.handlers.runs import find_shipyard
+from slipway.kube.client import Kube, connect
+from tests.cluster.objects import Cluster, G, V, sequence, stage
 from tests.conftest import OperatorProcess
-from tests.helpers import kubectl, wait_for
+from tests.helpers import kubectl, run_async, wait_for
 from tests.tools import Tool
 
-G, V = "slipway.dev", "v1alpha1"
 pytestmark = pytest.mark.usefixtures("crds")
-
-
-@pytest.fixture
-def tool() -> Iterator[Tool]:
-    """A real HTTP tool on loopback."""
-    running = Tool().start()
-    yield running
-    running.stop()
-
-
-class Cluster:
-    """Small helpers over the custom objects of one namespace."""
-
-    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
-        self.custom = client.CustomObjectsApi(api_client)
-        self.ns = namespace
-
-    def create(self, plural: str, kind: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
-        body = {
-            "apiVersion": f"{G}/{V}",
-            "kind": kind,
-            "metadata": {"name": name, **meta},
-            "spec": spec,
-        }
-        return self.custom.create_namespaced_custom_object(G, V, self.ns, plural, body)
-
-    def get(self, plural: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            G, V, self.ns, plural, name
-        )
-        return result
-
-    def items(self, plural: str) -> list[dict[str, Any]]:
-        found = self.custom.list_namespaced_custom_object(G, V, self.ns, plural)
-        return list(found["items"])
-
-    def shipyard(self, name: str, stages: list[dict[str, Any]]) -> None:
-        self.create("shipyards", "Shipyard", name, {"stages": stages})
-
-    def provider(self, name: str, task: str, url: str, **extra: Any) -> None:
-        self.create(
-            "taskproviders",
-            "TaskProvider",
-            name,
-            {"task": task, "cloudEvent": {"url": url}, **extra},
-        )
-
-    def run(
-        self,
-        name: str,
-        shipyard: str,
-        stage: str,
-        sequence: str,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        self.create(
-            "sequenceruns",
-            "SequenceRun",
-            name,
-            {"shipyard": shipyard, "stage": stage, "sequence": sequence, "data": data or {}},
-        )
-
-    def finished(self, name: str, timeout: float = 60) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
-            status = self.get("sequenceruns", name).get("status") or {}
-            return status if status.get("phase") == "Finished" else None
-
-        return wait_for(done, timeout=timeout, message=f"run {name} finished")
-
-
-@pytest.fixture
-def k8s(api_client: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(api_client, namespace)
-
-
-def stage(name: str, *sequences: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "sequences": list(sequences)}
-
-
-def sequence(name: str, *tasks: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "tasks": [{"name": t} for t in tasks], **extra}
 
 
 def test_single_task_run_passes_with_an_async_tool(
@@ -295,3 +214,26 @@ def test_operator_killed_mid_run_resumes_without_duplicates(
     assert status["result"] == "pass"
     assert sorted(e["metadata"]["name"] for e in k8s.items("taskexecutions")) == ["r-0-a", "r-1-b"]
     assert len(tool.events("b")) == 1
+
+
+def test_a_shipyard_missing_from_the_index_is_read_from_the_api(
+    kubeconfig: Any, k8s: Cluster
+) -> None:
+    """Shipyards and runs arrive on separate watches: when a run is seen before its
+    Shipyard reached kopf's index, the run's daemon reads the Shipyard from the API instead
+    of judging the run Invalid."""
+    k8s.shipyard("osint", [stage("dev", sequence("sequence-one", "checknumber"))])
+
+    async def lookup() -> tuple[Any, Any]:
+        kube = Kube(await connect(str(kubeconfig)))
+        try:
+            found = await find_shipyard(kube, {}, k8s.ns, "osint")
+            missing = await find_shipyard(kube, {}, k8s.ns, "nope")
+        finally:
+            await kube.close()
+        return found, missing
+
+    found, missing = run_async(lookup())
+    assert found is not None
+    assert found.sequence("dev", "sequence-one") is not None
+    assert missing is None

@@ -10,10 +10,11 @@ changes state except through the Kubernetes API, so a gateway restart loses noth
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +65,8 @@ class Gateway:
     wake: Any  # Callable[[tuple[str, str, str]], None]
     prefix: str = ""
     max_event_size: int = MAX_EVENT_SIZE
+    #: Set once kopf watches: until then /readyz answers 503 (the gateway already serves).
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def problem(status: int, error: str, message: str) -> web.Response:
@@ -78,7 +81,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/v1/namespaces/{namespace}/events", routes.post_event)
     app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)
     app.router.add_get("/healthz", routes.healthz)
-    app.router.add_get("/readyz", routes.healthz)
+    app.router.add_get("/readyz", routes.readyz)
     return app
 
 
@@ -90,6 +93,11 @@ class Routes:
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if not self.g.ready.is_set():
+            return problem(503, "not_ready", "the operator is starting: not yet watching")
+        return web.json_response({"status": "ready"})
 
     async def post_event(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]

@@ -27,7 +27,8 @@ from slipway.engine.executions import ExecutionView, ProviderView, decide_execut
 from slipway.events import task_triggered_id
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Ref, newest, snapshot
-from slipway.providers.dispatch import DispatchContext, ExecutionRef, trigger
+from slipway.providers.context import DispatchContext, ExecutionRef
+from slipway.providers.dispatch import trigger
 from slipway.providers.job import delete_jobs
 
 Body = dict[str, Any]

@@ -28,8 +28,12 @@ from slipway.providers.job import JobWatch
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Every kopf setting the operator changes, each with its reason."""
+    # Watching one namespace needs no discovery of namespaces or CRDs, and then needs no
+    # right to list namespaces (without it kopf would retry for a minute before starting).
+    if memo.settings.namespace:
+        settings.scanning.disabled = True
     # Our own finalizer name, so `kubectl get -o yaml` says whose it is.
     settings.persistence.finalizer = FINALIZER
     # Keep kopf's bookkeeping under our own prefix, not kopf.zalando.org/…, so it never
@@ -105,6 +109,7 @@ def shipyard_ready(body: Any, patch: kopf.Patch, **_: Any) -> None:
     SEQUENCERUN_PLURAL,
     when=lambda status, **_: _running(status),
     cancellation_timeout=10,  # a stopping daemon gets this long to finish its current step
+    backoff=2,  # an unexpected error (an API hiccup) restarts the daemon soon, from the resources
 )
 async def run(
     namespace: Any, name: Any, memo: Any, stopped: kopf.DaemonStopped, logger: Any, **kwargs: Any
@@ -128,6 +133,7 @@ async def run(
     TASKEXECUTION_PLURAL,
     when=lambda status, **_: _running(status),
     cancellation_timeout=10,
+    backoff=2,
 )
 async def execution(
     namespace: Any, name: Any, memo: Any, stopped: kopf.DaemonStopped, logger: Any, **kwargs: Any

@@ -22,6 +22,7 @@ from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.constants import (
     API_VERSION,
     SEQUENCERUN_PLURAL,
+    SHIPYARD_PLURAL,
     TASKEXECUTION_PLURAL,
 )
 from slipway.engine.conditions import set_condition
@@ -77,8 +78,7 @@ async def run_daemon(
             if body is None:
                 return
             view = run_view(body)
-            shipyard_specs = list(shipyards.get((namespace, view.spec.shipyard), []))
-            shipyard = ShipyardSpec.model_validate(shipyard_specs[0]) if shipyard_specs else None
+            shipyard = await find_shipyard(kube, shipyards, namespace, view.spec.shipyard)
             decision = decide_run(
                 view,
                 shipyard,
@@ -91,6 +91,17 @@ async def run_daemon(
             await wakeups.sleep(key, decision.wake_at)
     finally:
         wakeups.forget(key)
+
+
+async def find_shipyard(kube: Kube, index: Any, namespace: str, name: str) -> ShipyardSpec | None:
+    """The run's Shipyard from kopf's index; when the index does not have it, from the API:
+    Shipyards and runs arrive on separate watches, so a run applied together with its
+    Shipyard can be seen first, and must not be judged Invalid for that."""
+    found = list(index.get((namespace, name), []))
+    if found:
+        return ShipyardSpec.model_validate(found[0])
+    body = await kube.get(Ref(SHIPYARD_PLURAL, namespace, name))
+    return ShipyardSpec.model_validate(body["spec"]) if body else None
 
 
 async def perform(

@@ -10,47 +10,24 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from slipway import faults
 from slipway.api.common import Reason, parse_duration
-from slipway.api.taskexecution import TaskExecutionSpec
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.engine.decisions import Trigger
 from slipway.engine.executions import ResponseRejectedError
-from slipway.events import RunScope, build_task_triggered, callback_url, to_http
+from slipway.events import to_http
 from slipway.kube.client import Kube
 from slipway.kube.tokens import ensure_callback_token
 from slipway.providers.cloudevent import deliver
+from slipway.providers.context import DispatchContext, ExecutionRef, build_triggered
 from slipway.providers.evaluation import run_evaluation
 from slipway.providers.job import start_job
 from slipway.providers.responses import record_failure, record_response
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DispatchContext:
-    """What every trigger needs from the process: the API client, one HTTP session, where
-    tools call back, and the event type prefix."""
-
-    kube: Kube
-    session: aiohttp.ClientSession
-    gateway_url: str
-    prefix: str = ""
-
-
-@dataclass(frozen=True)
-class ExecutionRef:
-    """The execution a trigger belongs to."""
-
-    namespace: str
-    name: str
-    uid: str
-    spec: TaskExecutionSpec
 
 
 async def trigger(
@@ -60,15 +37,14 @@ async def trigger(
     order: Trigger,
 ) -> None:
     """Send the trigger; record a synchronous answer or a failure in the execution's status.
-    Never raises for a tool's misbehaviour (that is the tool's `fail`); API errors do raise."""
-    if provider.evaluation is not None:  # the built-in quality gate, carried out in-process
-        await run_evaluation(ctx, execution, provider, order)
-        return
-    if provider.job is not None:  # a container: one Job per attempt, followed by its watch
-        await start_job(ctx, execution, provider, order)
-        return
-    if provider.cloud_event is None:
-        kind = "job" if provider.job is not None else "evaluation"
+    Never raises for a tool's misbehaviour (that is the tool's `fail`), nor for a refusal
+    by the API server (403: the operator lacks a right in this namespace — that provider
+    fails with a message saying which ClusterRole to bind); other API errors do raise."""
+    try:
+        await _trigger(ctx, execution, provider, order)
+    except ApiException as error:
+        if error.status != 403:
+            raise
         await record_failure(
             ctx.kube,
             execution.namespace,
@@ -76,33 +52,33 @@ async def trigger(
             provider=order.provider,
             triggered_id=order.triggered_id,
             reason=Reason.FAILED,
-            message=f"this Slipway version cannot carry out {kind} providers yet",
+            message=(
+                f"Slipway may not do what provider {order.provider} needs in namespace "
+                f"{execution.namespace} ({error.reason}): bind the ClusterRole "
+                f"slipway-namespace to the operator's ServiceAccount there (docs/install.md)"
+            ),
         )
+
+
+async def _trigger(
+    ctx: DispatchContext,
+    execution: ExecutionRef,
+    provider: TaskProviderSpec,
+    order: Trigger,
+) -> None:
+    if provider.evaluation is not None:  # the built-in quality gate, carried out in-process
+        await run_evaluation(ctx, execution, provider, order)
         return
+    if provider.job is not None:  # a container: one Job per attempt, followed by its watch
+        await start_job(ctx, execution, provider, order)
+        return
+    if provider.cloud_event is None:  # the schema requires one of the three kinds
+        raise ValueError(f"TaskProvider {order.provider} names no kind")
     spec = execution.spec
     token = await ensure_callback_token(
         ctx.kube, execution.namespace, execution.name, execution.uid, spec.run
     )
-    scope = RunScope(
-        namespace=execution.namespace,
-        run=spec.run,
-        shipyard=spec.shipyard,
-        stage=spec.stage,
-        sequence=spec.sequence,
-        context=spec.context,
-    )
-    event = build_task_triggered(
-        scope,
-        task=spec.task.name,
-        execution=execution.name,
-        event_id=order.triggered_id,
-        time=datetime.now(UTC),
-        data=spec.input,
-        properties=spec.task.properties,
-        callback_url=callback_url(ctx.gateway_url, execution.namespace),
-        callback_token=token,
-        prefix=ctx.prefix,
-    )
+    event = build_triggered(ctx, execution, order, token)
     target = provider.cloud_event
     headers, body = to_http(event, target.mode.value)
     if target.headers_from is not None:

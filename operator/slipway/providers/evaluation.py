@@ -59,7 +59,7 @@ from slipway.providers.sli.sources import collect
 from slipway.providers.sli.window import Window, WindowError, format_time, resolve_window
 
 if TYPE_CHECKING:  # dispatch imports this module
-    from slipway.providers.dispatch import DispatchContext, ExecutionRef
+    from slipway.providers.context import DispatchContext, ExecutionRef
 
 log = logging.getLogger(__name__)
 

@@ -35,14 +35,13 @@ from slipway.engine.patches import status_patch
 from slipway.events import (
     SLIPWAYTOKEN,
     ResponsePhase,
-    RunScope,
     TaskResponse,
-    build_task_triggered,
     to_json,
 )
 from slipway.events import callback_url as make_callback_url
 from slipway.kube.client import Kube, Ref
 from slipway.kube.tokens import TOKEN_KEY, callback_secret_name, ensure_callback_token
+from slipway.providers.context import build_triggered
 from slipway.providers.job_manifest import (
     ANNOTATION_EXECUTION,
     ANNOTATION_PROVIDER,
@@ -56,7 +55,7 @@ from slipway.providers.job_outcome import JobOutcome, job_ended, job_outcome, po
 from slipway.providers.responses import record_failure, record_response
 
 if TYPE_CHECKING:
-    from slipway.providers.dispatch import DispatchContext, ExecutionRef
+    from slipway.providers.context import DispatchContext, ExecutionRef
 
 log = logging.getLogger(__name__)
 
@@ -135,27 +134,7 @@ def triggered_event_json(
     """The `.triggered` event for the container's `SLIPWAY_EVENT`, as structured JSON, without
     its `slipwaytoken` attribute: the Job's spec is readable by anyone who may read Jobs, so
     the token reaches the container from its Secret only (`SLIPWAY_CALLBACK_TOKEN`)."""
-    spec = execution.spec
-    scope = RunScope(
-        namespace=execution.namespace,
-        run=spec.run,
-        shipyard=spec.shipyard,
-        stage=spec.stage,
-        sequence=spec.sequence,
-        context=spec.context,
-    )
-    event = build_task_triggered(
-        scope,
-        task=spec.task.name,
-        execution=execution.name,
-        event_id=order.triggered_id,
-        time=datetime.now(UTC),
-        data=spec.input,
-        properties=spec.task.properties,
-        callback_url=make_callback_url(ctx.gateway_url, execution.namespace),
-        callback_token=token,
-        prefix=ctx.prefix,
-    )
+    event = build_triggered(ctx, execution, order, token)
     structured = json.loads(to_json(event))
     structured.pop(SLIPWAYTOKEN, None)
     return json.dumps(structured, separators=(",", ":"))

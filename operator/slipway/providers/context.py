@@ -1,0 +1,63 @@
+"""What every provider needs to carry out a trigger, and the `.triggered` event they send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+from cloudevents.core.v1.event import CloudEvent
+
+from slipway.api.taskexecution import TaskExecutionSpec
+from slipway.engine.decisions import Trigger
+from slipway.events import RunScope, build_task_triggered, callback_url
+from slipway.kube.client import Kube
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    """What every trigger needs from the process: the API client, one HTTP session, where
+    tools call back, and the event type prefix."""
+
+    kube: Kube
+    session: aiohttp.ClientSession
+    gateway_url: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutionRef:
+    """The execution a trigger belongs to."""
+
+    namespace: str
+    name: str
+    uid: str
+    spec: TaskExecutionSpec
+
+
+def build_triggered(
+    ctx: DispatchContext, execution: ExecutionRef, order: Trigger, token: str
+) -> CloudEvent:
+    """`<task>.triggered` for one provider of `execution` (see `events.build_task_triggered`
+    for its data), with the callback URL and `token` tools answer with."""
+    spec = execution.spec
+    scope = RunScope(
+        namespace=execution.namespace,
+        run=spec.run,
+        shipyard=spec.shipyard,
+        stage=spec.stage,
+        sequence=spec.sequence,
+        context=spec.context,
+    )
+    return build_task_triggered(
+        scope,
+        task=spec.task.name,
+        execution=execution.name,
+        event_id=order.triggered_id,
+        time=datetime.now(UTC),
+        data=spec.input,
+        properties=spec.task.properties,
+        callback_url=callback_url(ctx.gateway_url, execution.namespace),
+        callback_token=token,
+        prefix=ctx.prefix,
+    )
