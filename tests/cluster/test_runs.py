@@ -155,6 +155,9 @@ def test_silent_tool_times_out_after_start_timeout(
     k8s.run("r", "s", "dev", "seq")
     status = k8s.finished("r")
     assert (status["result"], status["reason"]) == ("fail", "TimedOut")
+    [provider] = k8s.get("taskexecutions", "r-0-slow")["status"]["providers"]
+    assert provider["delivery"] == "HTTP 202 after 1 try"
+    assert provider["reason"] == "TimedOut"
 
 
 def test_task_without_provider_fails_no_provider(k8s: Cluster, operator: OperatorProcess) -> None:

@@ -27,6 +27,7 @@ from slipway.engine.executions import (
     pending_triggers,
     serves,
 )
+from slipway.engine.responses import note_delivery
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -814,3 +815,19 @@ def test_execution_finished_from_outside_cleans_up_unfinished_providers() -> Non
     view = respond(triggered(), "b", "finished", Result.PASS)
     view = replace(view, status=view.status.model_copy(update={"phase": Phase.FINISHED}))
     assert decide(view, [A, B], T0 + M) == ExecutionDecision(finished=True, cleanup=["a"])
+
+
+def test_note_delivery_records_on_the_current_provider_only() -> None:
+    """A delivery note lands on the provider of that triggered id, and not once it finished."""
+    status = TaskExecutionStatus(
+        phase=Phase.STARTED,
+        attempts=1,
+        providers=[
+            ProviderRecord(name="a", triggered_id="ns/x/a/1", attempt=1),
+            ProviderRecord(name="b", triggered_id="ns/x/b/1", attempt=1, phase=Phase.FINISHED),
+        ],
+    )
+    patch = note_delivery(status, triggered_id="ns/x/a/1", note="HTTP 202 after 1 try")
+    assert [p.get("delivery") for p in patch["providers"]] == ["HTTP 202 after 1 try", None]
+    assert note_delivery(status, triggered_id="ns/x/b/1", note="late") == {}
+    assert note_delivery(status, triggered_id="ns/x/a/0", note="stale") == {}

@@ -105,6 +105,10 @@ class ProviderRecord(StatusModel):
     last_status_message: str | None = None
     """The message of its last `.status.changed` event."""
 
+    delivery: Annotated[str, Field(max_length=1024)] | None = None
+    """How sending its `.triggered` went, e.g. `HTTP 202 after 1 try` (a tool that answered at
+    once shows its answer instead; a failed delivery fails the provider with the error)."""
+
     reason: Reason | None = None
     """Why it finished when it did not report a result itself: `TimedOut` (no `.started` or
     `.finished` within `startTimeout`, or no `.finished` within `timeout`), `Failed` (the

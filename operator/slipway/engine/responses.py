@@ -110,6 +110,19 @@ def fail_provider(
     return status_patch(status, new)
 
 
+def note_delivery(status: TaskExecutionStatus, *, triggered_id: str, note: str) -> Patch:
+    """Record how the delivery of `.triggered` to the provider with `triggered_id` went.
+    `{}` when the execution or that provider finished meanwhile, or the id is stale."""
+    if status.phase == Phase.FINISHED:
+        return {}
+    new = status.model_copy(deep=True)
+    record = next((p for p in new.providers if p.triggered_id == triggered_id), None)
+    if record is None or record.phase == Phase.FINISHED or record.delivery == note:
+        return {}
+    record.delivery = note
+    return status_patch(status, new)
+
+
 def finish_execution(
     status: TaskExecutionStatus,
     *,

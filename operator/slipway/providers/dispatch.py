@@ -25,7 +25,7 @@ from slipway.providers.cloudevent import deliver
 from slipway.providers.context import DispatchContext, ExecutionRef, build_triggered
 from slipway.providers.evaluation import run_evaluation
 from slipway.providers.job import start_job
-from slipway.providers.responses import record_failure, record_response
+from slipway.providers.responses import record_delivery, record_failure, record_response
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,16 @@ async def _trigger(
             message=f"delivery of {spec.task.name}.triggered failed after "
             f"{outcome.tries} tries: {outcome.error}",
         )
-    elif outcome.response is not None:
+    elif outcome.response is None:  # an asynchronous tool: it will call back
+        tries = "1 try" if outcome.tries == 1 else f"{outcome.tries} tries"
+        await record_delivery(
+            ctx.kube,
+            execution.namespace,
+            execution.name,
+            triggered_id=order.triggered_id,
+            note=f"HTTP {outcome.status} after {tries}",
+        )
+    else:
         try:
             await record_response(ctx.kube, execution.namespace, execution.name, outcome.response)
         except ResponseRejectedError as error:

@@ -14,6 +14,7 @@ from slipway.api.common import Reason, Result
 from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.constants import TASKEXECUTION_PLURAL
 from slipway.engine.executions import ResponseRejectedError, apply_response, fail_provider
+from slipway.engine.responses import note_delivery
 from slipway.events import TaskResponse
 from slipway.kube.client import Kube, Ref
 
@@ -46,6 +47,18 @@ async def record_response(
     updated = await kube.update_status(ref, change)
     if updated is None and await kube.get(ref) is None:
         raise ResponseRejectedError(404, f"TaskExecution {namespace}/{execution} does not exist")
+
+
+async def record_delivery(
+    kube: Kube, namespace: str, execution: str, *, triggered_id: str, note: str
+) -> None:
+    """Note in the provider's entry how its `.triggered` delivery went."""
+    ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
+
+    def change(body: dict[str, Any]) -> dict[str, Any] | None:
+        return note_delivery(_status(body), triggered_id=triggered_id, note=note) or None
+
+    await kube.update_status(ref, change)
 
 
 async def record_failure(
