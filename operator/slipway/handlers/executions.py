@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from slipway.engine.decisions import ExecutionDecision, Trigger
 from slipway.engine.executions import ExecutionView, ProviderView, decide_execution, serves
 from slipway.events import task_triggered_id
 from slipway.handlers.wakeups import Wakeups
-from slipway.kube.client import Ref, newest, snapshot
+from slipway.kube.client import Ref, newest
 from slipway.providers.context import DispatchContext, ExecutionRef
 from slipway.providers.dispatch import trigger
 from slipway.providers.job import delete_jobs
@@ -73,23 +74,23 @@ async def execution_daemon(
     wakeups: Wakeups,
     namespace: str,
     name: str,
-    live: Any,
+    live: Callable[[], Body | None],
     providers_index: Any,
-    stopped: kopf.DaemonStopped,
     logger: logging.Logger | kopf.ObjectLogger,
 ) -> None:
-    """Drive one execution until it is finished (or gone, or the operator stops).
+    """Drive one execution until it is finished (cancelled when the object is deleted or the
+    operator stops).
 
-    `live` is kopf's copy of the execution; each turn starts from it, or from the daemon's
-    own last write while the watch has not delivered that yet (a stale copy only costs a
-    conflict and a read)."""
+    `live()` is the execution as its watch last delivered it; each turn starts from it, or
+    from the worker's own last write while the watch has not delivered that yet (a stale
+    copy only costs a conflict and a read)."""
     ref = Ref(TASKEXECUTION_PLURAL, namespace, name)
     key = (TASKEXECUTION_PLURAL, namespace, name)
     wakeups.register(key)
     first_turn = True
     written: Body | None = None
     try:
-        while not stopped:
+        while True:
             seen: dict[str, Any] = {}
 
             def change(body: Body, seen: dict[str, Any] = seen) -> Body | None:
@@ -103,7 +104,9 @@ async def execution_daemon(
                 seen.update(body=body, view=view, decision=decision)
                 return decision.status
 
-            known = newest(snapshot(live), written)
+            known = newest(live(), written)
+            if known is None:
+                return  # deleted
             updated = await ctx.kube.update_status(ref, change, known=known)
             written = updated or written
             if "decision" not in seen:

@@ -24,6 +24,7 @@ from slipway.constants import (
     VERSION,
 )
 from slipway.handlers import executions, jobs, runs, shipyards
+from slipway.handlers.supervisor import Supervisor
 from slipway.providers.job import JobWatch
 
 
@@ -73,25 +74,75 @@ def executions_by_run(namespace: Any, name: Any, spec: Any, status: Any, **_: An
     return {(namespace, spec.get("run")): (name, dict(status))}
 
 
-# ------------------------------------------------------------------ wake-ups
+# ------------------------------------------------------------------ workers and wake-ups
+# Every watch event of a run or an execution hands its body to the supervisor, which starts
+# the object's worker while it runs; events also wake the workers that depend on the object.
+@kopf.on.startup()
+def supervisor(memo: Any, **_: Any) -> None:
+    """One supervisor for the process's workers."""
+    memo.supervisor = Supervisor()
+
+
+@kopf.on.cleanup()
+async def stop_workers(memo: Any, **_: Any) -> None:
+    await memo.supervisor.stop()
+
+
 @kopf.on.event(GROUP, VERSION, SEQUENCERUN_PLURAL)
-def run_changed(namespace: Any, name: Any, memo: Any, **_: Any) -> None:
-    memo.wakeups.wake((SEQUENCERUN_PLURAL, namespace, name))
+async def run_changed(namespace: Any, name: Any, body: Any, memo: Any, **kwargs: Any) -> None:
+    key = (SEQUENCERUN_PLURAL, namespace, name)
+    if kwargs["type"] == "DELETED":
+        memo.supervisor.gone(key)
+        return
+
+    def worker() -> Any:
+        return runs.run_daemon(
+            memo.kube,
+            memo.wakeups,
+            namespace,
+            name,
+            lambda: memo.supervisor.latest(key),
+            kwargs["shipyards_by_name"],
+            kwargs["executions_by_run"],
+            kwargs["logger"],
+        )
+
+    memo.supervisor.observe(key, body, _running(body.get("status")), worker)
+    memo.wakeups.wake(key)
 
 
 @kopf.on.event(GROUP, VERSION, TASKEXECUTION_PLURAL)
-def execution_changed(namespace: Any, name: Any, spec: Any, memo: Any, **_: Any) -> None:
-    memo.wakeups.wake((TASKEXECUTION_PLURAL, namespace, name))
+async def execution_changed(
+    namespace: Any, name: Any, spec: Any, body: Any, memo: Any, **kwargs: Any
+) -> None:
+    key = (TASKEXECUTION_PLURAL, namespace, name)
     memo.wakeups.wake((SEQUENCERUN_PLURAL, namespace, spec.get("run")))
+    if kwargs["type"] == "DELETED":
+        memo.supervisor.gone(key)
+        return
+
+    def worker() -> Any:
+        return executions.execution_daemon(
+            memo.dispatch,
+            memo.wakeups,
+            namespace,
+            name,
+            lambda: memo.supervisor.latest(key),
+            kwargs["providers_by_task"],
+            kwargs["logger"],
+        )
+
+    memo.supervisor.observe(key, body, _running(body.get("status")), worker)
+    memo.wakeups.wake(key)
 
 
 @kopf.on.event(GROUP, VERSION, TASKPROVIDER_PLURAL)
-def provider_changed(namespace: Any, memo: Any, **_: Any) -> None:
+async def provider_changed(namespace: Any, memo: Any, **_: Any) -> None:
     memo.wakeups.wake_all(TASKEXECUTION_PLURAL, namespace)
 
 
 @kopf.on.event(GROUP, VERSION, SHIPYARD_PLURAL)
-def shipyard_changed(namespace: Any, memo: Any, **_: Any) -> None:
+async def shipyard_changed(namespace: Any, memo: Any, **_: Any) -> None:
     memo.wakeups.wake_all(SEQUENCERUN_PLURAL, namespace)
 
 
@@ -101,53 +152,6 @@ def shipyard_changed(namespace: Any, memo: Any, **_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, SHIPYARD_PLURAL)
 def shipyard_ready(body: Any, patch: kopf.Patch, **_: Any) -> None:
     shipyards.check(body, patch)
-
-
-@kopf.daemon(
-    GROUP,
-    VERSION,
-    SEQUENCERUN_PLURAL,
-    when=lambda status, **_: _running(status),
-    cancellation_timeout=10,  # a stopping daemon gets this long to finish its current step
-    backoff=2,  # an unexpected error (an API hiccup) restarts the daemon soon, from the resources
-)
-async def run(
-    namespace: Any, name: Any, memo: Any, stopped: kopf.DaemonStopped, logger: Any, **kwargs: Any
-) -> None:
-    await runs.run_daemon(
-        memo.kube,
-        memo.wakeups,
-        namespace,
-        name,
-        kwargs["body"],
-        kwargs["shipyards_by_name"],
-        kwargs["executions_by_run"],
-        stopped,
-        logger,
-    )
-
-
-@kopf.daemon(
-    GROUP,
-    VERSION,
-    TASKEXECUTION_PLURAL,
-    when=lambda status, **_: _running(status),
-    cancellation_timeout=10,
-    backoff=2,
-)
-async def execution(
-    namespace: Any, name: Any, memo: Any, stopped: kopf.DaemonStopped, logger: Any, **kwargs: Any
-) -> None:
-    await executions.execution_daemon(
-        memo.dispatch,
-        memo.wakeups,
-        namespace,
-        name,
-        kwargs["body"],
-        kwargs["providers_by_task"],
-        stopped,
-        logger,
-    )
 
 
 def _running(status: Any) -> bool:

@@ -8,7 +8,7 @@ only carries the decision out, in the order that keeps a crash harmless.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -29,7 +29,7 @@ from slipway.engine.conditions import set_condition
 from slipway.engine.decisions import FinishExecution, RunDecision
 from slipway.engine.runs import RunView, decide_run
 from slipway.handlers.wakeups import Wakeups
-from slipway.kube.client import Kube, Ref, newest, snapshot
+from slipway.kube.client import Kube, Ref, newest
 
 Body = dict[str, Any]
 
@@ -59,22 +59,22 @@ async def run_daemon(
     wakeups: Wakeups,
     namespace: str,
     name: str,
-    live: Any,
+    live: Callable[[], Body | None],
     shipyards: Any,
     executions: Any,
-    stopped: kopf.DaemonStopped,
     logger: logging.Logger | kopf.ObjectLogger,
 ) -> None:
-    """Drive one run until it is finished (or the object is gone, or the operator stops).
+    """Drive one run until it is finished (cancelled when the object is deleted or the
+    operator stops).
 
-    `live` is kopf's copy of the run, kept current by its watch; the daemon's own last write
-    is used instead while the watch has not delivered it yet, so no turn reads the API."""
+    `live()` is the run as its watch last delivered it; the worker's own last write is used
+    instead while the watch has not delivered it yet, so no turn reads the API."""
     key = (SEQUENCERUN_PLURAL, namespace, name)
     wakeups.register(key)
     written: Body | None = None
     try:
-        while not stopped:
-            body = newest(snapshot(live), written)
+        while True:
+            body = newest(live(), written)
             if body is None:
                 return
             view = run_view(body)

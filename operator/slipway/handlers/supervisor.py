@@ -1,0 +1,93 @@
+"""One worker coroutine per running SequenceRun and TaskExecution, started from watch events.
+
+kopf's daemons would do this too, but kopf puts a finalizer on every object with a daemon:
+two more API writes per run and per task, and objects that cannot be deleted while the
+operator is down. Here a worker is started by the first watch event of a running object
+(the initial listing after a restart included), reads the object as the watch last
+delivered it, and is cancelled when the object is deleted or the operator stops. A worker
+that fails unexpectedly is started again after a short delay, from what the resources say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from slipway.kube.client import Body, snapshot
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]  # (plural, namespace, name)
+Worker = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Supervisor:
+    """Starts, restarts and stops the workers; keeps the last body the watch delivered for
+    each object that has one."""
+
+    def __init__(self, restart_delay: float = 2.0) -> None:
+        self._restart_delay = restart_delay
+        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        self._bodies: dict[Key, Body] = {}
+        self._workers: dict[Key, Worker] = {}
+
+    def observe(self, key: Key, body: Mapping[str, Any], running: bool, worker: Worker) -> None:
+        """Called on every watch event of the object: remember its body (while it runs or
+        has a worker) and start `worker` when the object runs and has none."""
+        if running or key in self._tasks:
+            self._bodies[key] = snapshot(body)
+        else:
+            self._bodies.pop(key, None)
+        if running and key not in self._tasks:
+            self._workers[key] = worker
+            self._spawn(key)
+
+    def latest(self, key: Key) -> Body | None:
+        """The object as its watch last delivered it; None once it was deleted."""
+        return self._bodies.get(key)
+
+    def gone(self, key: Key) -> None:
+        """The object was deleted: cancel its worker and forget it."""
+        self._bodies.pop(key, None)
+        self._workers.pop(key, None)
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Cancel every worker and wait for them (operator shutdown)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        self._workers.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, key: Key) -> None:
+        task = asyncio.get_running_loop().create_task(self._workers[key](), name="/".join(key))
+        self._tasks[key] = task
+        task.add_done_callback(lambda done: self._ended(key, done))
+
+    def _ended(self, key: Key, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:  # finished its object: nothing more to do for it
+            self._workers.pop(key, None)
+            self._bodies.pop(key, None)
+            return
+        log.error(
+            "worker %s failed; restarting in %.0f s",
+            "/".join(key),
+            self._restart_delay,
+            exc_info=error,
+        )
+        asyncio.get_running_loop().call_later(self._restart_delay, self._restart, key)
+
+    def _restart(self, key: Key) -> None:
+        if key in self._workers and key not in self._tasks and key in self._bodies:
+            self._spawn(key)
