@@ -96,19 +96,6 @@ class Kube:
             raise
         return True
 
-    async def patch(self, ref: Ref, patch: Body) -> Body:
-        """A JSON merge patch of the object (spec, metadata)."""
-        body: Body = await self.custom.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            ref.namespace,
-            ref.plural,
-            ref.name,
-            patch,
-            _content_type=MERGE_PATCH,  # type: ignore[call-arg]  # stubs omit **kwargs
-        )
-        return body
-
     async def patch_status(self, ref: Ref, status: Body) -> Body:
         """A JSON merge patch of the status subresource."""
         body: Body = await self.custom.patch_namespaced_custom_object_status(
