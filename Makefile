@@ -5,14 +5,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install lint format test test-unit test-cluster binaries demo bench cluster cluster-down \
-        cluster-status kind clean crds
+        cluster-status kind clean crds node-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,tools]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)  ## virtualenv with slipway and the dev tools
+
+# The JavaScript tool's packages (npm ci, from its lock); without node its tests are skipped.
+JS_TOOL := tasks/checknumber-js
+$(JS_TOOL)/node_modules/.package-lock.json: $(JS_TOOL)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(JS_TOOL) --no-audit --no-fund; \
+	else echo "npm not found: the tests of $(JS_TOOL) will be skipped"; fi
+
+node-tools: $(JS_TOOL)/node_modules/.package-lock.json
 
 lint: install  ## ruff, mypy --strict, the import-linter layer contract
 	$(BIN)/ruff check operator tests tasks bench
@@ -30,13 +38,13 @@ crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/sli
 binaries: install  ## find or build (once, cached) the local control plane's binaries
 	$(BIN)/slipway dev cluster build
 
-test: lint binaries  ## everything CI runs: lint, unit tests, tests on the local control plane
+test: lint binaries node-tools  ## everything CI runs: lint, unit tests, tests on the local control plane
 	$(BIN)/pytest
 
-test-unit: install  ## only the tests that need no cluster
+test-unit: install node-tools  ## only the tests that need no cluster
 	$(BIN)/pytest -m "not cluster"
 
-test-cluster: binaries
+test-cluster: binaries node-tools
 	$(BIN)/pytest -m cluster
 
 demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
