@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,14 +125,14 @@ class PrometheusServer:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"prometheus exited:\n{self.log()}")
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
-            return bool(answer.status == 200)
+        return _get(f"{self.url}/-/ready")[0] == 200
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """The instant vector `promql` gives now (raises on an error answer)."""
         params = urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{params}", timeout=5) as answer:
-            body = json.load(answer)
+        status, raw = _get(f"{self.url}/api/v1/query?{params}")
+        body = json.loads(raw)
+        assert status == 200, body
         assert body["status"] == "success", body
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
@@ -158,3 +159,14 @@ class PrometheusServer:
                 self.process.wait(timeout=30)
         if self._owned_dir is not None:
             self._owned_dir.cleanup()
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    """GET `url`: (status, body), for error statuses too. (An HTTPError holds the connection
+    open until closed: Prometheus answers 503 while it starts.)"""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status), answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()

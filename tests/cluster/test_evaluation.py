@@ -14,14 +14,12 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.cluster.objects import Cluster
 from tests.conftest import OperatorProcess
-from tests.helpers import wait_for
 from tests.prometheus import Exporter, PrometheusServer
 from tests.tools import Tool
 
-G, V = "slipway.dev", "v1alpha1"
-# The first use may build Prometheus from the pinned Go module (minutes, once; cached).
-pytestmark = [pytest.mark.usefixtures("crds"), pytest.mark.timeout(1800)]
+pytestmark = pytest.mark.usefixtures("crds")
 
 #: Per stage: (error rate, latency) the exporter reports; the stage name is the scenario.
 SCENARIOS = {"good": (0.5, 0.2), "slow": (3.0, 0.2), "broken": (9.0, 0.9)}
@@ -50,45 +48,12 @@ def prometheus(exporter: Exporter, tmp_path_factory: pytest.TempPathFactory) -> 
         server.stop()
 
 
-class Objects:
-    """The custom objects of the test's namespace."""
-
-    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
-        self.custom = client.CustomObjectsApi(api_client)
-        self.core = client.CoreV1Api(api_client)
-        self.ns = namespace
-
-    def create(self, plural: str, kind: str, name: str, spec: dict[str, Any]) -> None:
-        body = {"apiVersion": f"{G}/{V}", "kind": kind, "metadata": {"name": name}, "spec": spec}
-        self.custom.create_namespaced_custom_object(G, V, self.ns, plural, body)
-
-    def get(self, plural: str, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            G, V, self.ns, plural, name
-        )
-        return found
-
-    def run(self, name: str, stage: str, sequence: str, data: dict[str, Any] | None = None) -> None:
-        spec = {"shipyard": "quality", "stage": stage, "sequence": sequence, "data": data or {}}
-        self.create("sequenceruns", "SequenceRun", name, spec)
-
-    def finished(self, name: str, timeout: float = 90) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
-            status = self.get("sequenceruns", name).get("status") or {}
-            return status if status.get("phase") == "Finished" else None
-
-        return wait_for(done, timeout=timeout, message=f"run {name} finished")
-
-    def events(self, name: str) -> list[str]:
-        found = self.core.list_namespaced_event(
-            self.ns, field_selector=f"involvedObject.name={name}"
-        )
-        return [f"{e.reason}: {e.message}" for e in found.items]
-
-
-@pytest.fixture
-def k8s(api_client: client.ApiClient, namespace: str) -> Objects:
-    return Objects(api_client, namespace)
+def _events(api_client: client.ApiClient, namespace: str, name: str) -> list[str]:
+    """`reason: message` of the Events about object `name`."""
+    found = client.CoreV1Api(api_client).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name}"
+    )
+    return [f"{e.reason}: {e.message}" for e in found.items]
 
 
 SLO = {
@@ -134,13 +99,14 @@ def _stage(name: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.timeout(1800)  # the first use builds Prometheus from its pinned module (~7 min)
 def test_prometheus_evaluation_passes_warns_and_fails(
-    k8s: Objects, prometheus: str, operator: OperatorProcess
+    k8s: Cluster, api_client: client.ApiClient, prometheus: str, operator: OperatorProcess
 ) -> None:
     """One evaluation provider judges three stages whose metrics differ: pass, warning and
     fail, each with its score in the run's status and the report in the execution's output
     and the run's data, and a one-line Event stating the verdict."""
-    k8s.create("shipyards", "Shipyard", "quality", {"stages": [_stage(s) for s in SCENARIOS]})
+    k8s.shipyard("quality", [_stage(s) for s in SCENARIOS])
     k8s.create(
         "taskproviders",
         "TaskProvider",
@@ -154,7 +120,7 @@ def test_prometheus_evaluation_passes_warns_and_fails(
         },
     )
     for scenario in SCENARIOS:
-        k8s.run(f"gate-{scenario}", scenario, "gate")
+        k8s.run(f"gate-{scenario}", "quality", scenario, "gate")
     expected = {
         "good": (
             "pass",
@@ -177,7 +143,7 @@ def test_prometheus_evaluation_passes_warns_and_fails(
     }
     for scenario, (result, score, verdict) in expected.items():
         run = f"gate-{scenario}"
-        status = k8s.finished(run)
+        status = k8s.finished(run, timeout=90)
         assert status["result"] == result, status
         execution = k8s.get("taskexecutions", f"{run}-0-evaluate")["status"]
         report = execution["output"]["evaluation"]
@@ -187,7 +153,7 @@ def test_prometheus_evaluation_passes_warns_and_fails(
         error_rate, latency = SCENARIOS[scenario]
         assert objectives["error_rate"]["value"] == error_rate
         assert objectives["latency_p95"]["value"] == latency
-        assert objectives["window_seconds"]["value"] == 30
+        assert objectives["window_seconds"]["value"] == pytest.approx(30, abs=1e-3)
         assert objectives["window_seconds"]["status"] == "info"
         assert report["window"]["origin"] == "task"
         [provider] = execution["providers"]
@@ -196,18 +162,20 @@ def test_prometheus_evaluation_passes_warns_and_fails(
         assert status["data"]["evaluation"]["score"] == report["score"]
         assert status["score"] == pytest.approx(score)
         for involved in (f"{run}-0-evaluate", run):
-            verdicts = [e for e in k8s.events(involved) if e.startswith("Evaluated: ")]
+            verdicts = [
+                e for e in _events(api_client, k8s.ns, involved) if e.startswith("Evaluated: ")
+            ]
             assert verdicts == [f"Evaluated: {verdict}"], involved
 
 
 def test_an_unreachable_prometheus_fails_its_objectives_not_the_operator(
-    k8s: Objects, operator: OperatorProcess
+    k8s: Cluster, operator: OperatorProcess
 ) -> None:
     """A Prometheus that is not there fails the objectives it feeds, with the error in their
     messages; the data source's objective is still judged and the run finishes."""
     from tests.prometheus import free_port
 
-    k8s.create("shipyards", "Shipyard", "quality", {"stages": [_stage("good")]})
+    k8s.shipyard("quality", [_stage("good")])
     k8s.create(
         "taskproviders",
         "TaskProvider",
@@ -232,8 +200,8 @@ def test_an_unreachable_prometheus_fails_its_objectives_not_the_operator(
             },
         },
     )
-    k8s.run("gate-down", "good", "gate", {"extract-metadata": {"exif_present": True}})
-    status = k8s.finished("gate-down")
+    k8s.run("gate-down", "quality", "good", "gate", {"extract-metadata": {"exif_present": True}})
+    status = k8s.finished("gate-down", timeout=90)
     assert status["result"] == "pass"
     report = status["data"]["evaluation"]
     objectives = {o["sli"]: o for o in report["objectives"]}
@@ -244,11 +212,11 @@ def test_an_unreachable_prometheus_fails_its_objectives_not_the_operator(
 
 
 def test_history_compares_with_earlier_runs_and_skips_invalidated_ones(
-    k8s: Objects, operator: OperatorProcess, kubeconfig: Path
+    k8s: Cluster, operator: OperatorProcess, kubeconfig: Path
 ) -> None:
     """Relative criteria compare with the newest earlier evaluation of the same
     shipyard/stage/sequence/task; after `slipway invalidate`, that one is never used again."""
-    k8s.create("shipyards", "Shipyard", "quality", {"stages": [_stage("good")]})
+    k8s.shipyard("quality", [_stage("good")])
     k8s.create(
         "taskproviders",
         "TaskProvider",
@@ -267,8 +235,8 @@ def test_history_compares_with_earlier_runs_and_skips_invalidated_ones(
     )
 
     def evaluate(run: str, latency: float) -> dict[str, Any]:
-        k8s.run(run, "good", "gate", {"measured": {"latency": latency}})
-        report: dict[str, Any] = k8s.finished(run)["data"]["evaluation"]
+        k8s.run(run, "quality", "good", "gate", {"measured": {"latency": latency}})
+        report: dict[str, Any] = k8s.finished(run, timeout=90)["data"]["evaluation"]
         return report
 
     first = evaluate("hist-1", 100)
@@ -333,7 +301,7 @@ def photo_tools() -> Iterator[dict[str, Tool]]:
 
 
 def test_example_photo_gate_judges_the_photo_authenticity_sequence(
-    k8s: Objects, photo_tools: dict[str, Tool], operator: OperatorProcess
+    k8s: Cluster, photo_tools: dict[str, Tool], operator: OperatorProcess
 ) -> None:
     """The example Shipyard and the example `photo-gate` provider (manifests/examples/) judge
     the values the three tools of sequence-two produced: the run's status has the verdict."""

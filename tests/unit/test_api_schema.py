@@ -63,10 +63,11 @@ def test_crd_names_and_subresources(resource: Any) -> None:
 
 
 def test_sequence_run_columns() -> None:
-    """`kubectl get sequenceruns` shows shipyard, stage, sequence, phase, result, task, age."""
+    """`kubectl get sequenceruns` shows shipyard, stage, sequence, phase, result, task, the
+    score of the last evaluation (empty without one), and age."""
     (version,) = build_crd(SEQUENCE_RUN)["spec"]["versions"]
     default = [c["name"] for c in version["additionalPrinterColumns"] if "priority" not in c]
-    assert default == ["Shipyard", "Stage", "Sequence", "Phase", "Result", "Task", "Age"]
+    assert default == ["Shipyard", "Stage", "Sequence", "Phase", "Result", "Task", "Score", "Age"]
 
 
 def test_shipyard_ready_columns_read_the_ready_condition() -> None:

@@ -16,7 +16,7 @@ from slipway.api.shipyard import ShipyardSpec
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
 from slipway.engine.decisions import FinishExecution, KubeEvent, RunDecision
 from slipway.engine.links import linked_run_name
-from slipway.engine.runs import RunView, decide_run, run_context
+from slipway.engine.runs import RunView, decide_run, evaluation_score, run_context
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=1)
@@ -606,3 +606,19 @@ def test_a_whole_run_through_patches_passes_data_along() -> None:
     assert (run.status.phase, run.status.result) == (Phase.FINISHED, Result.PASS)
     assert [t.name for t in run.status.tasks] == ["fetch", "check", "report"]
     assert decide_run(run, SHIPYARD, executions, T3) == RunDecision(finished=True)
+
+
+@pytest.mark.parametrize(
+    ("output", "score"),
+    [
+        ({"evaluation": {"score": 87.5, "result": "warning"}}, 87.5),
+        ({"evaluation": {"score": 120}}, 100.0),
+        ({"evaluation": {"score": True}}, None),
+        ({"evaluation": "not a report"}, None),
+        ({"number": "+44"}, None),
+        (None, None),
+    ],
+)
+def test_anevaluation_score_becomes_the_run_score(output: Any, score: float | None) -> None:
+    """A finished task whose output holds an evaluation report sets the run's score."""
+    assert evaluation_score(output) == score

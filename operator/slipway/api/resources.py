@@ -130,7 +130,7 @@ SEQUENCE_RUN = Resource(
         Column("Phase", ".status.phase", description="Pending, Started or Finished."),
         Column("Result", ".status.result", description="pass, warning or fail."),
         Column("Task", ".status.currentTask", description="The current (or last) task."),
-        Column("Score", ".status.score", "number", "Last evaluation score.", priority=1),
+        Column("Score", ".status.score", "number", "Last evaluation score (empty: none)."),
         Column("Reason", ".status.reason", description="Why it finished.", priority=1),
         AGE,
     ),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from slipway.api.common import ConditionStatus, Phase, Reason, Result
 from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus, TaskRecord
@@ -248,6 +249,19 @@ def _record(
     record.finished_at = execution.finished_at or now
     record.output = deep_merge(execution.output or {}, {}) if execution.output else None
     new.data = deep_merge(new.data or {}, execution.output or {})
+    score = evaluation_score(execution.output)
+    if score is not None:
+        new.score = score
+
+
+def evaluation_score(output: Mapping[str, Any] | None) -> float | None:
+    """The score of an evaluation's report in a task's output (`evaluation.score`), clamped
+    to 0..100; None when the task was not an evaluation."""
+    evaluation = (output or {}).get("evaluation")
+    score = evaluation.get("score") if isinstance(evaluation, Mapping) else None
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        return min(100.0, max(0.0, float(score)))
+    return None
 
 
 def _finish(

@@ -23,7 +23,7 @@ import base64
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -51,15 +51,13 @@ from slipway.engine.scoring import (
     parse_history,
 )
 from slipway.kube.client import Body, Kube, Ref
+from slipway.providers.context import DispatchContext, ExecutionRef
 from slipway.providers.responses import record_failure, record_finished
 from slipway.providers.sli.fetch import FetchPolicy
 from slipway.providers.sli.http import Headers
 from slipway.providers.sli.prometheus import placeholders
 from slipway.providers.sli.sources import collect
 from slipway.providers.sli.window import Window, WindowError, format_time, resolve_window
-
-if TYPE_CHECKING:  # dispatch imports this module
-    from slipway.providers.context import DispatchContext, ExecutionRef
 
 log = logging.getLogger(__name__)
 
