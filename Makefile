@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install lint format test test-unit test-cluster binaries demo bench cluster cluster-down \
+.PHONY: install lint format test test-unit test-cluster binaries demo demo-capabilities bench cluster cluster-down \
         cluster-status kind clean crds node-tools
 
 $(STAMP): pyproject.toml
@@ -49,6 +49,9 @@ test-cluster: binaries node-tools
 
 demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
 	$(BIN)/python tasks/demo/run_demo.py
+
+demo-capabilities: binaries  ## the seed's two capabilities with real tools: a phone number, three photos
+	$(BIN)/python tasks/demo/capabilities.py
 
 bench: binaries  ## figures (not assertions): run throughput, latency, operator memory
 	$(BIN)/python bench/bench_runs.py

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         "action",
         choices=["up", "down", "status", "env", "build"],
         help="up: start or reuse; down: stop all; status; env: print `export KUBECONFIG=…`; "
-        "build: only find or build the binaries",
+        "build: only find or build the binaries (and the Prometheus the tests use)",
     )
 
     evaluate = commands.add_parser(
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cluster(settings: Settings, action: str) -> int:
-    from slipway.devcluster.binaries import BinaryError, ensure_binaries
+    from slipway.devcluster.binaries import BinaryError, ensure_binaries, ensure_prometheus
     from slipway.devcluster.cluster import ClusterConfig, ClusterError, LocalCluster
 
     config = ClusterConfig(
@@ -114,6 +114,8 @@ def _cluster(settings: Settings, action: str) -> int:
         if action == "build":
             for name, path in ensure_binaries(config.cache_dir, config.kubebuilder_assets).items():
                 print(f"{name:<24} {path}")
+            # Not part of the control plane: the real Prometheus the evaluation tests query.
+            print(f"{'prometheus':<24} {ensure_prometheus(config.cache_dir)}")
         elif action == "up":
             started = time.monotonic()
             fresh = cluster.up()

@@ -256,11 +256,12 @@ def _record(
 
 def evaluation_score(output: Mapping[str, Any] | None) -> float | None:
     """The score of an evaluation's report in a task's output (`evaluation.score`), clamped
-    to 0..100; None when the task was not an evaluation."""
+    to 0..100 and rounded to two decimals (the report keeps the exact figure); None when the
+    task was not an evaluation."""
     evaluation = (output or {}).get("evaluation")
     score = evaluation.get("score") if isinstance(evaluation, Mapping) else None
     if isinstance(score, int | float) and not isinstance(score, bool):
-        return min(100.0, max(0.0, float(score)))
+        return round(min(100.0, max(0.0, float(score))), 2)
     return None
 
 
