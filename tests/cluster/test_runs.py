@@ -223,7 +223,7 @@ def test_a_shipyard_missing_from_the_index_is_read_from_the_api(
     kubeconfig: Any, k8s: Cluster
 ) -> None:
     """Shipyards and runs arrive on separate watches: when a run is seen before its
-    Shipyard reached kopf's index, the run's daemon reads the Shipyard from the API instead
+    Shipyard reached kopf's index, the run's worker reads the Shipyard from the API instead
     of judging the run Invalid."""
     k8s.shipyard("osint", [stage("dev", sequence("sequence-one", "checknumber"))])
 

@@ -1,4 +1,4 @@
-"""Daemons sleep until woken or until their deadline; only live daemons are tracked."""
+"""Workers sleep until woken or until their deadline; only live workers are tracked."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_wake_ends_a_sleep_early() -> None:
 
 
 def test_a_wake_while_working_is_kept_for_the_next_sleep() -> None:
-    """A wake that comes before the daemon sleeps makes that sleep return at once."""
+    """A wake that comes before the worker sleeps makes that sleep return at once."""
 
     async def scenario() -> None:
         wakeups = Wakeups()
@@ -52,8 +52,8 @@ def test_sleep_ends_at_the_deadline() -> None:
     run_async(scenario())
 
 
-def test_wakes_for_objects_without_a_daemon_are_not_kept() -> None:
-    """Waking an object nobody registered stores nothing; forget drops a daemon's key."""
+def test_wakes_for_objects_without_a_worker_are_not_kept() -> None:
+    """Waking an object nobody registered stores nothing; forget drops a worker's key."""
     wakeups = Wakeups()
     wakeups.wake(KEY)
     wakeups.wake_all("sequenceruns", "ns")

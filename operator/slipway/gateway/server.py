@@ -58,7 +58,7 @@ MAX_WAIT_SECONDS = 300.0
 
 @dataclass
 class Gateway:
-    """What the handlers need: the API client, the authorizer, and how to wake a daemon."""
+    """What the handlers need: the API client, the authorizer, and how to wake a worker."""
 
     kube: Kube
     authorizer: KubernetesAuthorizer

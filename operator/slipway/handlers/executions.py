@@ -1,4 +1,4 @@
-"""A TaskExecution's daemon: trigger its providers, watch for timeouts, finish it.
+"""A TaskExecution's worker: trigger its providers, watch for timeouts, finish it.
 
 Each turn reads the execution fresh, lets `decide_execution` compute the next status from
 it (applied only if nobody changed the execution meanwhile: tool callbacks write it too),
@@ -69,7 +69,7 @@ def unanswered(status: TaskExecutionStatus) -> list[Trigger]:
     ]
 
 
-async def execution_daemon(
+async def execution_worker(
     ctx: DispatchContext,
     wakeups: Wakeups,
     namespace: str,

@@ -6,7 +6,7 @@ reduced to what `job_outcome` reads. Every event of a Job or of one of its Pods 
 `JobWatch.observe` what the attempt's state is, with no API read of Jobs or Pods.
 
 A TaskExecution that finishes while a Job of it still runs (its run was aborted) is finished
-by its run, not by its own daemon, which stops at once: `execution_finished` deletes those
+by its run, not by its own worker, which stops at once: `execution_finished` deletes those
 Jobs, and does the same for any finished execution after an operator restart.
 """
 

@@ -58,7 +58,7 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
 
 
 # ------------------------------------------------------------------ indexes (kept by kopf
-# from its watches, rebuilt after a restart: what the daemons read instead of listing)
+# from its watches, rebuilt after a restart: what the workers read instead of listing)
 @kopf.index(GROUP, VERSION, SHIPYARD_PLURAL)
 def shipyards_by_name(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
     return {(namespace, name): dict(spec)}
@@ -96,7 +96,7 @@ async def run_changed(namespace: Any, name: Any, body: Any, memo: Any, **kwargs:
         return
 
     def worker() -> Any:
-        return runs.run_daemon(
+        return runs.run_worker(
             memo.kube,
             memo.wakeups,
             namespace,
@@ -122,7 +122,7 @@ async def execution_changed(
         return
 
     def worker() -> Any:
-        return executions.execution_daemon(
+        return executions.execution_worker(
             memo.dispatch,
             memo.wakeups,
             namespace,

@@ -1,4 +1,4 @@
-"""A SequenceRun's daemon: ask the engine what to do, do it, sleep until something changes.
+"""A SequenceRun's worker: ask the engine what to do, do it, sleep until something changes.
 
 The run is read fresh from the API server on every turn (never from memory), its Shipyard
 and TaskExecutions come from kopf's indexes, and `decide_run` says what to do. This module
@@ -54,7 +54,7 @@ def executions_of(entries: Iterable[tuple[str, Body]]) -> dict[str, TaskExecutio
     return {name: TaskExecutionStatus.model_validate(status or {}) for name, status in entries}
 
 
-async def run_daemon(
+async def run_worker(
     kube: Kube,
     wakeups: Wakeups,
     namespace: str,
@@ -163,7 +163,7 @@ async def perform(
 
 
 async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:
-    """Mark a running execution finished (an abort): its own daemon then cleans up."""
+    """Mark a running execution finished (an abort): its own worker then cleans up."""
     now = datetime.now(UTC)
 
     def change(body: Body) -> Body | None:

@@ -1,6 +1,6 @@
-"""Wake a run's or an execution's daemon when something it depends on changed.
+"""Wake a run's or an execution's worker when something it depends on changed.
 
-Each daemon sleeps until its next deadline (a timeout, a delay) or until `wake` is called for
+Each worker sleeps until its next deadline (a timeout, a delay) or until `wake` is called for
 its key, whichever comes first: changes are acted on at once, and nothing polls.
 """
 
@@ -20,19 +20,19 @@ class Wakeups:
         self._events: dict[Key, asyncio.Event] = {}
 
     def register(self, key: Key) -> None:
-        """Called by a daemon before it first reads its object: wakes from then on are kept
+        """Called by a worker before it first reads its object: wakes from then on are kept
         (a wake while it works makes its next sleep return at once)."""
         self._events.setdefault(key, asyncio.Event())
 
     def wake(self, key: Key) -> None:
-        """Wake the daemon of `key`; nothing happens for objects without a daemon, so the
-        map holds only live daemons (no growth with every object ever seen)."""
+        """Wake the worker of `key`; nothing happens for objects without a worker, so the
+        map holds only live workers (no growth with every object ever seen)."""
         event = self._events.get(key)
         if event is not None:
             event.set()
 
     def wake_all(self, plural: str, namespace: str) -> None:
-        """Wake every sleeping daemon of `plural` in `namespace`."""
+        """Wake every sleeping worker of `plural` in `namespace`."""
         for key, event in self._events.items():
             if key[0] == plural and key[1] == namespace:
                 event.set()
@@ -49,5 +49,5 @@ class Wakeups:
         event.clear()
 
     def forget(self, key: Key) -> None:
-        """Drop the key of an object whose daemon ended."""
+        """Drop the key of an object whose worker ended."""
         self._events.pop(key, None)
