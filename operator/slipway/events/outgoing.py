@@ -17,6 +17,7 @@ from cloudevents.core.bindings import http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from slipway.engine.data import deep_merge
 from slipway.events.attributes import (
     JSON_CONTENT_TYPE,
     SLIPWAYCALLBACK,
@@ -88,16 +89,6 @@ def _check_time(time: datetime) -> None:
         raise ValueError(f"event time {time.isoformat()} must be timezone-aware")
 
 
-def _deep_merge(base: Any, over: Any) -> Any:
-    """Maps merge key by key; anything else: `over` wins. Neither argument is changed."""
-    if isinstance(base, Mapping) and isinstance(over, Mapping):
-        merged = dict(base)
-        for key, value in over.items():
-            merged[key] = _deep_merge(base.get(key), value) if key in base else value
-        return merged
-    return over
-
-
 def _event(
     *,
     type_: str,
@@ -152,9 +143,8 @@ def build_task_triggered(
     check_name(task, "task")
     if not callback_url or not callback_token:
         raise ValueError("a task's .triggered needs a callback URL and a callback token")
-    payload: dict[str, Any] = copy.deepcopy(dict(data))
-    if properties:
-        payload[task] = _deep_merge(payload.get(task), copy.deepcopy(dict(properties)))
+    # The run's data plus `data.<task>` = the properties, merged as run data is merged.
+    payload = deep_merge(data, {task: properties}) if properties else deep_merge(data, {})
     payload.update(scope.metadata())
     payload["task"] = task
     return _event(
