@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -27,10 +26,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tasks" / "demo"))
 
-from run_demo import free_port, hops, kubectl, wait  # noqa: E402  (a sibling script)
+from harness import (  # noqa: E402  (a sibling folder's module, after the path is set)
+    free_port,
+    fresh_namespace,
+    kubectl,
+    start_operator,
+    stop,
+    wait,
+)
+from run_demo import hops  # noqa: E402
 
 NAMESPACE = "slipway-bench"
-SLIPWAY = [sys.executable, "-m", "slipway"]
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -63,19 +69,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    subprocess.run([*SLIPWAY, "dev", "cluster", "up"], check=True, capture_output=True)
-    env_line = subprocess.run(
-        [*SLIPWAY, "dev", "cluster", "env"], check=True, capture_output=True, text=True
-    ).stdout
-    os.environ["KUBECONFIG"] = env_line.split("=", 1)[1].strip()
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for", "condition=established", "--timeout=60s", "crd", "--all")
-    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-    kubectl("create", "namespace", NAMESPACE)
+    fresh_namespace(NAMESPACE)
 
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     log = work / "tools.jsonl"
-    tool_port, gateway_port = free_port(), free_port()
+    tool_port = free_port()
     tool = subprocess.Popen(
         [
             sys.executable,
@@ -88,23 +86,10 @@ def main() -> int:
             str(log),
         ]
     )
-    env = {
-        **os.environ,
-        "SLIPWAY_NAMESPACE": NAMESPACE,
-        "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
-        "SLIPWAY_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
-    }
-    operator_log = work / "operator.log"
-    with operator_log.open("wb") as out:
-        operator = subprocess.Popen(
-            [*SLIPWAY, "run"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    children = [tool]
     try:
-        wait(
-            lambda: b"Slipway operator is ready" in operator_log.read_bytes(),
-            60,
-            "the operator start",
-        )
+        operator, _ = start_operator(NAMESPACE, work)
+        children.append(operator)
         tasks = [{"name": f"t{i}"} for i in range(3)]
         objects = [
             {
@@ -206,13 +191,7 @@ def main() -> int:
         )
         return 0
     finally:
-        for child in (operator, tool):
-            child.send_signal(signal.SIGTERM)
-        for child in (operator, tool):
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop(children)
         kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,12 +27,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from run_demo import free_port, get, kubectl, post, wait
+from harness import (
+    ROOT,
+    client_token,
+    free_port,
+    fresh_namespace,
+    get,
+    kubectl,
+    post,
+    start_operator,
+    stop,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 TASKS = ROOT / "tasks"
 NAMESPACE = "slipway-capabilities"
-SLIPWAY = [sys.executable, "-m", "slipway"]
 
 TOOLS = {  # task: (script, extra arguments)
     "checknumber": (TASKS / "checknumber" / "checknumber.py", []),
@@ -84,16 +91,7 @@ def plain(case: str, status: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    subprocess.run([*SLIPWAY, "dev", "cluster", "up"], check=True)
-    env_line = subprocess.run(
-        [*SLIPWAY, "dev", "cluster", "env"], check=True, capture_output=True, text=True
-    ).stdout
-    os.environ["KUBECONFIG"] = env_line.split("=", 1)[1].strip()
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for", "condition=established", "--timeout=60s", "crd", "--all")
-    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-    kubectl("create", "namespace", NAMESPACE)
-
+    fresh_namespace(NAMESPACE)
     work = Path(tempfile.mkdtemp(prefix="slipway-capabilities-"))
     photos = work / "photos"
     subprocess.run(
@@ -103,7 +101,7 @@ def main() -> int:
     )
     children: list[subprocess.Popen[bytes]] = []
     ports = {task: free_port() for task in TOOLS}
-    images_port, gateway_port = free_port(), free_port()
+    images_port = free_port()
     tool_env = {**os.environ, "TOOL_ALLOW_PRIVATE_URLS": "true"}  # photos come from loopback
     try:
         children.append(
@@ -131,19 +129,8 @@ def main() -> int:
                     stdout=subprocess.DEVNULL,
                 )
             )
-        gateway = f"http://127.0.0.1:{gateway_port}"
-        operator_log = work / "operator.log"
-        env = {
-            **os.environ,
-            "SLIPWAY_NAMESPACE": NAMESPACE,
-            "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
-            "SLIPWAY_GATEWAY_URL": gateway,
-        }
-        with operator_log.open("wb") as out:
-            children.append(
-                subprocess.Popen([*SLIPWAY, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
-            )
-        wait(lambda: b"Slipway operator is ready" in operator_log.read_bytes(), 60, "the start")
+        operator, gateway = start_operator(NAMESPACE, work)
+        children.append(operator)
         objects = providers(ports)
         kubectl(
             "apply", "-n", NAMESPACE, "-f", str(ROOT / "manifests/examples/shipyard-osint.yaml")
@@ -157,26 +144,7 @@ def main() -> int:
             "-",
             stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
         )
-        kubectl("create", "serviceaccount", "client", "-n", NAMESPACE)
-        kubectl(
-            "create",
-            "role",
-            "trigger",
-            "-n",
-            NAMESPACE,
-            "--verb=create,get",
-            "--resource=sequenceruns.slipway.dev",
-        )
-        kubectl(
-            "create",
-            "rolebinding",
-            "trigger",
-            "-n",
-            NAMESPACE,
-            "--role=trigger",
-            f"--serviceaccount={NAMESPACE}:client",
-        )
-        token = kubectl("create", "token", "client", "-n", NAMESPACE).strip()
+        token = client_token(NAMESPACE)
 
         base = f"http://127.0.0.1:{images_port}"
         cases = {  # name: (sequence, data, expected result)
@@ -224,13 +192,7 @@ def main() -> int:
         print("demo-capabilities " + ("passed" if ok else "FAILED"))
         return 0 if ok else 1
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop(children)
 
 
 if __name__ == "__main__":

@@ -15,49 +15,30 @@ per task executed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from harness import (
+    ROOT,
+    client_token,
+    free_port,
+    fresh_namespace,
+    get,
+    kubectl,
+    post,
+    start_operator,
+    stop,
+    wait,
+)
+
 PYTHON = sys.executable
 NAMESPACE = "slipway-demo"
-SLIPWAY = [PYTHON, "-m", "slipway"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
-    result = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and result.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
-
-
-def wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise SystemExit(f"demo: {what} did not happen within {timeout:.0f} s")
 
 
 def write_requests() -> dict[str, float]:
@@ -105,30 +86,6 @@ def audited_writes(audit_log: Path, namespace: str, since: float) -> dict[str, i
     return counts
 
 
-def post(url: str, body: dict[str, Any], token: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/cloudevents+json",
-            "Authorization": f"Bearer {token}",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def get(url: str, token: str) -> dict[str, Any]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=90) as response:
-        result: dict[str, Any] = json.loads(response.read())
-        return result
-
-
 def manifests(sync_url: str, async_url: str) -> str:
     return f"""
 apiVersion: slipway.dev/v1alpha1
@@ -167,24 +124,6 @@ metadata: {{name: number-reporter}}
 spec:
   task: report
   cloudEvent: {{url: "{async_url}"}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: demo-client}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: sequencerun-trigger}}
-rules:
-  - apiGroups: [slipway.dev]
-    resources: [sequenceruns]
-    verbs: [create, get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: demo-client-triggers}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: sequencerun-trigger}}
-subjects: [{{kind: ServiceAccount, name: demo-client, namespace: {NAMESPACE}}}]
 """
 
 
@@ -227,23 +166,10 @@ def _run_and_index(event_id: str) -> tuple[str, int] | None:
 
 
 def main() -> int:
-    subprocess.run([*SLIPWAY, "dev", "cluster", "up"], check=True)
-    kubeconfig = (
-        subprocess.run(
-            [*SLIPWAY, "dev", "cluster", "env"], check=True, capture_output=True, text=True
-        )
-        .stdout.split("=", 1)[1]
-        .strip()
-    )
-    os.environ["KUBECONFIG"] = kubeconfig
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for", "condition=established", "--timeout=60s", "crd", "--all")
-    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-    kubectl("create", "namespace", NAMESPACE)
-
+    kubeconfig = fresh_namespace(NAMESPACE)
     work = Path(tempfile.mkdtemp(prefix="slipway-demo-"))
     log = work / "tools.jsonl"
-    sync_port, async_port, gateway_port = free_port(), free_port(), free_port()
+    sync_port, async_port = free_port(), free_port()
     tools = ROOT / "tasks" / "demo" / "tools.py"
     children = [
         subprocess.Popen(
@@ -253,24 +179,9 @@ def main() -> int:
             [PYTHON, str(tools), "--port", str(async_port), "--mode", "async", "--log", str(log)]
         ),
     ]
-    operator_log = work / "operator.log"
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    env = {
-        **os.environ,
-        "SLIPWAY_NAMESPACE": NAMESPACE,
-        "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
-        "SLIPWAY_GATEWAY_URL": gateway,
-    }
-    with operator_log.open("wb") as out:
-        children.append(
-            subprocess.Popen([*SLIPWAY, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
-        )
     try:
-        wait(
-            lambda: b"Slipway operator is ready" in operator_log.read_bytes(),
-            60,
-            "the operator start",
-        )
+        operator, gateway = start_operator(NAMESPACE, work)
+        children.append(operator)
         kubectl(
             "apply",
             "-n",
@@ -279,7 +190,7 @@ def main() -> int:
             "-",
             stdin=manifests(f"http://127.0.0.1:{sync_port}/", f"http://127.0.0.1:{async_port}/"),
         )
-        token = kubectl("create", "token", "demo-client", "-n", NAMESPACE).strip()
+        token = client_token(NAMESPACE)
         before = write_requests()
         since = time.time()
         started = time.monotonic()
@@ -347,11 +258,11 @@ def main() -> int:
                 f".finished -> next .triggered: median {statistics.median(measured) * 1000:.0f}"
                 f" ms over {len(measured)} hops ({', '.join(f'{h * 1000:.0f}' for h in measured)})"
             )
-        audit = audited_writes(Path(kubeconfig).parent / "logs" / "audit.log", NAMESPACE, since)
+        audit = audited_writes(kubeconfig.parent / "logs" / "audit.log", NAMESPACE, since)
         if audit is not None:
             # The audit log is written a moment after each request completes.
             time.sleep(1)
-            audit = audited_writes(Path(kubeconfig).parent / "logs" / "audit.log", NAMESPACE, since)
+            audit = audited_writes(kubeconfig.parent / "logs" / "audit.log", NAMESPACE, since)
         if audit:
             print(
                 f"operator's API write requests per task: {sum(audit.values()) / max(tasks, 1):.1f}"
@@ -372,13 +283,7 @@ def main() -> int:
         print("demo " + ("passed" if ok else "FAILED"))
         return 0 if ok else 1
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop(children)
 
 
 if __name__ == "__main__":

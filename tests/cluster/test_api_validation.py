@@ -347,7 +347,7 @@ EXECUTION: dict[str, Any] = {
     [
         (
             "sequenceruns",
-            ["NAME", "SHIPYARD", "STAGE", "SEQUENCE", "PHASE", "RESULT", "TASK", "AGE"],
+            ["NAME", "SHIPYARD", "STAGE", "SEQUENCE", "PHASE", "RESULT", "TASK", "SCORE", "AGE"],
         ),
         ("taskexecutions", ["NAME", "RUN", "TASK", "PHASE", "RESULT", "AGE"]),
         ("shipyards", ["NAME", "READY", "MESSAGE", "AGE"]),

@@ -15,6 +15,7 @@ etcd's data, so the next `up` starts empty.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -383,16 +384,21 @@ class LocalCluster:
         recorded = {name: self._recorded_pid(name) for name in reversed(PROCESS_NAMES)}
         alive = {name: pid for name, pid in recorded.items() if pid and self._pid(name)}
         for pid in alive.values():
-            os.killpg(pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for name, pid in alive.items():
             while self._pid(name) is not None and time.monotonic() < deadline:
                 time.sleep(0.1)
             if self._pid(name) is not None:
-                os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
         for name, recorded_pid in recorded.items():
             child = _CHILDREN.pop(recorded_pid, None) if recorded_pid else None
             if child is not None:
+                if child.poll() is None:  # one of ours that is still there: no more waiting
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
                 child.wait(timeout=timeout)  # reap: no zombie left behind
             (self._run / f"{name}.pid").unlink(missing_ok=True)
         shutil.rmtree(self.config.state_dir / "etcd", ignore_errors=True)
