@@ -286,6 +286,9 @@ class LocalCluster:
     def _start(self, name: str, binary: Path, args: list[str]) -> None:
         log_file = self._logs / f"{name}.log"
         with open(log_file, "ab") as out:
+            # A marker, so a log tail in an error shows this start, not an earlier one.
+            out.write(f"--- slipway: starting {name} at {time.ctime()} ---\n".encode())
+            out.flush()
             process = subprocess.Popen(
                 [str(binary), *args],
                 stdin=subprocess.DEVNULL,
@@ -301,12 +304,20 @@ class LocalCluster:
         while time.monotonic() < deadline:
             if ready():
                 return
-            if self._pid(name) is None:
+            if not self._alive(name):
                 break
             time.sleep(0.2)
         log_tail = self._log_tail(name)
         self.down()
         raise ClusterError(f"{name} did not become ready; end of its log:\n{log_tail}")
+
+    def _alive(self, name: str) -> bool:
+        """Whether `name` still runs. For a process this one started, ask its Popen: right
+        after the fork its /proc cmdline is still Python's, which `_pid` would not accept."""
+        child = _CHILDREN.get(self._recorded_pid(name) or -1)
+        if child is not None:
+            return child.poll() is None
+        return self._pid(name) is not None
 
     def _log_tail(self, name: str, lines: int = 30) -> str:
         try:
