@@ -29,7 +29,7 @@ from slipway.providers.job import JobWatch
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     """Every kopf setting the operator changes, each with its reason."""
     # Watching one namespace needs no discovery of namespaces or CRDs, and then needs no
     # right to list namespaces (without it kopf would retry for a minute before starting).
@@ -57,20 +57,24 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.networking.request_timeout = 60
 
 
+# Handlers are `async def` even where they await nothing: kopf runs plain functions in a
+# thread pool, a thread hop per watch event, and asyncio objects must not be touched there.
+
+
 # ------------------------------------------------------------------ indexes (kept by kopf
 # from its watches, rebuilt after a restart: what the workers read instead of listing)
 @kopf.index(GROUP, VERSION, SHIPYARD_PLURAL)
-def shipyards_by_name(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
+async def shipyards_by_name(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
     return {(namespace, name): dict(spec)}
 
 
 @kopf.index(GROUP, VERSION, TASKPROVIDER_PLURAL)
-def providers_by_task(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
+async def providers_by_task(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
     return {(namespace, spec.get("task")): (name, dict(spec))}
 
 
 @kopf.index(GROUP, VERSION, TASKEXECUTION_PLURAL)
-def executions_by_run(namespace: Any, name: Any, spec: Any, status: Any, **_: Any) -> Any:
+async def executions_by_run(namespace: Any, name: Any, spec: Any, status: Any, **_: Any) -> Any:
     return {(namespace, spec.get("run")): (name, dict(status))}
 
 
@@ -78,7 +82,7 @@ def executions_by_run(namespace: Any, name: Any, spec: Any, status: Any, **_: An
 # Every watch event of a run or an execution hands its body to the supervisor, which starts
 # the object's worker while it runs; events also wake the workers that depend on the object.
 @kopf.on.startup()
-def supervisor(memo: Any, **_: Any) -> None:
+async def supervisor(memo: Any, **_: Any) -> None:
     """One supervisor for the process's workers."""
     memo.supervisor = Supervisor()
 
@@ -150,7 +154,7 @@ async def shipyard_changed(namespace: Any, memo: Any, **_: Any) -> None:
 @kopf.on.create(GROUP, VERSION, SHIPYARD_PLURAL)
 @kopf.on.update(GROUP, VERSION, SHIPYARD_PLURAL, field="spec")
 @kopf.on.resume(GROUP, VERSION, SHIPYARD_PLURAL)
-def shipyard_ready(body: Any, patch: kopf.Patch, **_: Any) -> None:
+async def shipyard_ready(body: Any, patch: kopf.Patch, **_: Any) -> None:
     shipyards.check(body, patch)
 
 
@@ -161,7 +165,7 @@ def _running(status: Any) -> bool:
 @kopf.on.create(GROUP, VERSION, TASKPROVIDER_PLURAL)
 @kopf.on.update(GROUP, VERSION, TASKPROVIDER_PLURAL, field="spec")
 @kopf.on.resume(GROUP, VERSION, TASKPROVIDER_PLURAL)
-def provider_kind(spec: Any, patch: kopf.Patch, **_: Any) -> None:
+async def provider_kind(spec: Any, patch: kopf.Patch, **_: Any) -> None:
     """Record which kind of provider this is, for the KIND column of `kubectl get`."""
     try:
         patch.status["kind"] = TaskProviderSpec.model_validate(dict(spec)).kind.value
@@ -174,18 +178,18 @@ def provider_kind(spec: Any, patch: kopf.Patch, **_: Any) -> None:
 # outcome needs, in indexes; every event of either records the attempt's `.started` or
 # `.finished` without reading the API (see `handlers/jobs.py`).
 @kopf.on.startup()
-def job_watch(memo: Any, **_: Any) -> None:
+async def job_watch(memo: Any, **_: Any) -> None:
     """One JobWatch for the process: what it recorded is remembered across all Jobs."""
     memo.job_watch = JobWatch(memo.kube)
 
 
 @kopf.index("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
-def slipway_jobs(namespace: Any, name: Any, body: Any, **_: Any) -> Any:
+async def slipway_jobs(namespace: Any, name: Any, body: Any, **_: Any) -> Any:
     return jobs.index_job(namespace, name, body)
 
 
 @kopf.index("v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-def slipway_job_pods(namespace: Any, body: Any, **_: Any) -> Any:
+async def slipway_job_pods(namespace: Any, body: Any, **_: Any) -> Any:
     return jobs.index_pod(namespace, body)
 
 
