@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -77,3 +78,53 @@ def stage(name: str, *sequences: dict[str, Any]) -> dict[str, Any]:
 
 def sequence(name: str, *tasks: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "tasks": [{"name": t} for t in tasks], **extra}
+
+
+class JobView:
+    """The Jobs and Pods of the test's namespace, and a kubelet's report of a Pod's end."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.ns = namespace
+
+    def the_job(self) -> client.V1Job:
+        def one() -> client.V1Job | None:
+            jobs = self.batch.list_namespaced_job(self.ns).items
+            return jobs[0] if len(jobs) == 1 else None
+
+        return wait_for(one, message="the Job")
+
+    def running_pod(self) -> client.V1Pod:
+        def running() -> client.V1Pod | None:
+            pods = self.core.list_namespaced_pod(self.ns).items
+            return pods[0] if len(pods) == 1 and pods[0].status.phase == "Running" else None
+
+        return wait_for(running, message="a running Pod")
+
+    def terminate_like_a_kubelet(self, pod: client.V1Pod, message: str) -> None:
+        """Write the Pod's successful end, with its termination message, into its status."""
+        now = datetime.now(UTC).isoformat()
+        main = pod.spec.containers[0]
+        terminated = {
+            "exitCode": 0,
+            "reason": "Completed",
+            "message": message,
+            "startedAt": now,
+            "finishedAt": now,
+        }
+        status = {
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {
+                    "name": main.name,
+                    "image": main.image,
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"running": None, "terminated": terminated},
+                }
+            ],
+        }
+        self.core.patch_namespaced_pod_status(pod.metadata.name, self.ns, {"status": status})

@@ -13,8 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.cluster.objects import Cluster
-from tests.cluster.test_checknumber import JobView  # a kubelet's report of a Pod's end
+from tests.cluster.objects import Cluster, JobView
 from tests.conftest import OperatorProcess
 from tests.photo_tools import TASKS, ToolServer, image_server, images, run_job
 
@@ -108,20 +107,22 @@ def test_three_photos_get_their_authenticity_verdicts(
     assert objectives["nearest_copy_distance"]["value"] <= 4
 
 
-def test_extract_metadata_as_a_job_provider_feeds_the_rest_of_the_sequence(
+@pytest.mark.parametrize("job_task", ["extract-metadata", "geolookup", "author-search"])
+def test_each_photo_tool_as_a_job_provider_feeds_the_rest_of_the_sequence(
     k8s: Cluster,
     photo_tools: dict[str, str],
     operator: OperatorProcess,
     api_client: client.ApiClient,
     tmp_path: Path,
+    job_task: str,
 ) -> None:
-    """extract-metadata as a Job: the Pod's SLIPWAY_EVENT, given to the tool's own Job entry
-    point, yields a termination message that (reported as a kubelet would) carries the
-    metadata on to geolookup, author-search and the gate: the run passes."""
+    """One photo tool as a Job (the others as services): the Pod's SLIPWAY_EVENT, given to
+    the tool's own Job entry point, yields a termination message that (reported as a kubelet
+    would) carries its output on through the sequence and the gate: the run passes."""
     template = {
         # kwok keeps the "container" running: the test ends it with the tool's real verdict.
         "metadata": {"annotations": {"slipway.dev/kwok-run-duration": "1h"}},
-        "spec": {"containers": [{"name": "main", "image": "example.test/extract-metadata:1"}]},
+        "spec": {"containers": [{"name": "main", "image": f"example.test/{job_task}:1"}]},
     }
     k8s.shipyard(
         "osint",
@@ -135,11 +136,12 @@ def test_extract_metadata_as_a_job_provider_feeds_the_rest_of_the_sequence(
     k8s.create(
         "taskproviders",
         "TaskProvider",
-        "extract-metadata-job",
-        {"task": "extract-metadata", "job": {"template": template}},
+        f"{job_task}-job",
+        {"task": job_task, "job": {"template": template}},
     )
-    for task in ("geolookup", "author-search"):
-        k8s.provider(task, task, photo_tools[task])
+    for task in SEQUENCE[:3]:
+        if task != job_task:
+            k8s.provider(task, task, photo_tools[task])
     k8s.create("taskproviders", "TaskProvider", "photo-authenticity", gate()["spec"])
     with image_server({"p.jpg": images().unedited_photo()}) as base:
         data = {"image": f"{base}/p.jpg", "claimedCountry": "GB"}
@@ -148,8 +150,8 @@ def test_extract_metadata_as_a_job_provider_feeds_the_rest_of_the_sequence(
         pod = jobs.running_pod()
         env = {e.name: e for e in jobs.the_job().spec.template.spec.containers[0].env}
         event = json.loads(env["SLIPWAY_EVENT"].value)
-        assert event["type"] == "extract-metadata.triggered"
-        done, message = run_job("extract-metadata", event, tmp_path)
+        assert event["type"] == f"{job_task}.triggered"
+        done, message = run_job(job_task, event, tmp_path)
         assert done.returncode == 0, done.stderr
         assert message is not None
         assert message["result"] == "pass", message
