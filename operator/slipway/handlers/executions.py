@@ -19,12 +19,12 @@ from typing import Any
 import kopf
 
 from slipway import faults
-from slipway.api.common import Phase
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import TASKEXECUTION_PLURAL
 from slipway.engine.decisions import ExecutionDecision, Trigger
 from slipway.engine.executions import ExecutionView, ProviderView, decide_execution, serves
+from slipway.engine.responses import pending_triggers
 from slipway.events import task_triggered_id
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Ref, newest
@@ -56,17 +56,6 @@ def providers_for(view: ExecutionView, index: Any) -> list[ProviderView]:
         if serves(parsed, spec.shipyard, spec.stage, spec.task.name):
             found.append(ProviderView(name=name, spec=parsed))
     return found
-
-
-def unanswered(status: TaskExecutionStatus) -> list[Trigger]:
-    """Triggers of the current attempt whose provider has not answered yet."""
-    if status.phase != Phase.STARTED:
-        return []
-    return [
-        Trigger(provider=p.name, attempt=p.attempt, triggered_id=p.triggered_id)
-        for p in status.providers
-        if p.phase == Phase.PENDING and p.triggered_id and p.attempt == status.attempts
-    ]
 
 
 async def execution_worker(
@@ -116,7 +105,7 @@ async def execution_worker(
             orders = list(decision.triggers)
             if first_turn:
                 sent = {o.triggered_id for o in orders}
-                orders += [o for o in unanswered(view.status) if o.triggered_id not in sent]
+                orders += [o for o in pending_triggers(view.status) if o.triggered_id not in sent]
                 first_turn = False
             if orders:
                 faults.reach("before-delivery")

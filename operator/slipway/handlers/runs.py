@@ -15,7 +15,6 @@ from typing import Any, cast
 import kopf
 
 from slipway import faults
-from slipway.api.common import ConditionStatus, Phase
 from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus
 from slipway.api.shipyard import ShipyardSpec
 from slipway.api.taskexecution import TaskExecutionStatus
@@ -25,8 +24,8 @@ from slipway.constants import (
     SHIPYARD_PLURAL,
     TASKEXECUTION_PLURAL,
 )
-from slipway.engine.conditions import set_condition
 from slipway.engine.decisions import FinishExecution, RunDecision
+from slipway.engine.responses import finish_execution as finished_patch
 from slipway.engine.runs import RunView, decide_run
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube, Ref, newest
@@ -163,27 +162,15 @@ async def perform(
 
 
 async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:
-    """Mark a running execution finished (an abort): its own worker then cleans up."""
+    """Mark a running execution finished (an abort), as the engine says: its providers end
+    too, and the Jobs among them are then cleaned up (`handlers/jobs.py`)."""
     now = datetime.now(UTC)
 
     def change(body: Body) -> Body | None:
         status = TaskExecutionStatus.model_validate(body.get("status") or {})
-        if status.phase == Phase.FINISHED:
-            return None
-        return {
-            "phase": Phase.FINISHED.value,
-            "result": finish.result.value,
-            "reason": finish.reason.value,
-            "message": finish.message,
-            "finishedAt": now.isoformat(),
-            "conditions": set_condition(
-                status.conditions,
-                "Succeeded",
-                ConditionStatus.FALSE,
-                finish.reason.value,
-                finish.message,
-                now,
-            ),
-        }
+        patch = finished_patch(
+            status, result=finish.result, reason=finish.reason, message=finish.message, at=now
+        )
+        return patch or None
 
     await kube.update_status(Ref(TASKEXECUTION_PLURAL, namespace, finish.name), change)
