@@ -12,6 +12,7 @@ from aiohttp import web
 from slipway import faults
 from slipway.gateway.auth import KubernetesAuthorizer
 from slipway.gateway.server import Gateway, build_app
+from slipway.handlers.runtime import Runtime
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube, connect
 from slipway.providers.context import DispatchContext
@@ -38,9 +39,10 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         gateway_url=settings.gateway_url,
         prefix=settings.event_type_prefix,
     )
+    runtime = Runtime.create(settings, dispatch, wakeups)
     gateway = Gateway(
         kube=kube,
-        authorizer=KubernetesAuthorizer(kube.api),
+        authorizer=KubernetesAuthorizer(kube),
         wake=wakeups.wake,
         prefix=settings.event_type_prefix,
     )
@@ -63,7 +65,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
-            memo=kopf.Memo(settings=settings, kube=kube, wakeups=wakeups, dispatch=dispatch),
+            memo=runtime,
             stop_flag=stop,
             ready_flag=ready,
         )

@@ -17,7 +17,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from slipway.settings import Settings
 
@@ -173,42 +172,37 @@ def _evaluate(slo_path: str, sli_path: str, history_path: str | None, output: st
 def _invalidate(name: str, namespace: str | None, undo: bool) -> int:
     """`slipway invalidate`: set (or, with `undo`, remove) the TaskExecution's
     `slipway.dev/invalidated: "true"` annotation. 0 done, 1 not found or refused."""
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
+    return asyncio.run(_invalidate_async(name, namespace, undo))
 
+
+async def _invalidate_async(name: str, namespace: str | None, undo: bool) -> int:
     from slipway.constants import (
         ANNOTATION_INVALIDATED,
-        GROUP,
         LABEL_SEQUENCE,
         LABEL_SHIPYARD,
         LABEL_STAGE,
         LABEL_TASK,
         TASKEXECUTION_PLURAL,
-        VERSION,
     )
+    from slipway.kube.client import Ref, default_namespace, open_kube
+    from slipway.kube.errors import KubeError
     from slipway.providers.evaluation import OUTPUT_KEY
 
     try:
-        config.load_kube_config()  # type: ignore[no-untyped-call]  # untyped upstream
-        _, context = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-        namespace = namespace or context.get("context", {}).get("namespace") or "default"
-    except config.ConfigException:
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped upstream
-        except config.ConfigException as error:
-            print(f"slipway invalidate: no cluster to talk to: {error}", file=sys.stderr)
-            return 1
-        namespace = namespace or _pod_namespace()
-    custom = client.CustomObjectsApi()
+        namespace = namespace or default_namespace()
+        kube = await open_kube()
+    except KubeError as error:
+        print(f"slipway invalidate: no cluster to talk to: {error.message}", file=sys.stderr)
+        return 1
     patch = {"metadata": {"annotations": {ANNOTATION_INVALIDATED: None if undo else "true"}}}
     try:
-        found: Any = custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, TASKEXECUTION_PLURAL, name, patch
-        )
-    except ApiException as error:
-        what = "not found" if error.status == 404 else f"{error.status} {error.reason}"
+        found = await kube.patch(Ref(TASKEXECUTION_PLURAL, namespace, name), patch)
+    except KubeError as error:
+        what = "not found" if error.not_found else f"{error.status} {error.reason}"
         print(f"slipway invalidate: taskexecution {namespace}/{name}: {what}", file=sys.stderr)
         return 1
+    finally:
+        await kube.close()
     labels = found.get("metadata", {}).get("labels") or {}
     scope = "/".join(
         labels.get(key, "?") for key in (LABEL_SHIPYARD, LABEL_STAGE, LABEL_SEQUENCE, LABEL_TASK)
@@ -222,12 +216,3 @@ def _invalidate(name: str, namespace: str | None, undo: bool) -> int:
             "not compare with it" + ("" if has_report else " (it has no evaluation report yet)")
         )
     return 0
-
-
-def _pod_namespace() -> str:
-    """The namespace of the pod this runs in (in-cluster), else `default`."""
-    try:
-        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as file:
-            return file.read().strip() or "default"
-    except OSError:
-        return "default"

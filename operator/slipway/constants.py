@@ -11,8 +11,6 @@ TASKPROVIDER_PLURAL: Final = "taskproviders"
 SEQUENCERUN_PLURAL: Final = "sequenceruns"
 TASKEXECUTION_PLURAL: Final = "taskexecutions"
 
-#: Finalizer kopf puts on objects it must see deleted.
-FINALIZER: Final = f"{GROUP}/finalizer"
 #: Prefix of kopf's progress and diff-base annotations on our objects.
 ANNOTATION_PREFIX: Final = GROUP
 

@@ -247,3 +247,12 @@ def test_selector_keys_accept_results(key: str) -> None:
     selector = spec.stages[0].sequences[0].triggered_on[0].selector
     assert selector is not None
     assert selector.match == {key: Result.FAIL}
+
+
+def test_result_names_are_the_result_enum() -> None:
+    """The plain-string result type lists exactly the verdicts of the Result enum, in order."""
+    from typing import get_args
+
+    from slipway.api.common import Result, ResultName
+
+    assert get_args(ResultName) == tuple(r.value for r in Result)

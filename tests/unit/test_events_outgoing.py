@@ -330,3 +330,13 @@ def test_unknown_mode_is_refused() -> None:
 def test_json_is_the_structured_body() -> None:
     """`to_json` (a Job's SLIPWAY_EVENT) is the structured-mode body as text."""
     assert to_json(triggered()).encode() == to_structured(triggered())[1]
+
+
+def test_parse_triggered_id_reads_what_task_triggered_id_wrote() -> None:
+    """The parts come back from the id; anything not of that shape is None."""
+    from slipway.events import TriggeredId, parse_triggered_id
+
+    made = task_triggered_id("caps", "r-0-t", "phone", 2)
+    assert parse_triggered_id(made) == TriggeredId("caps", "r-0-t", "phone", 2)
+    for other in ("caps/r-0-t/phone", "caps//phone/0", "caps/r/phone/x", "a/b/c/1/2", ""):
+        assert parse_triggered_id(other) is None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from slipway.api.taskexecution import TaskExecutionSpec
-from slipway.providers.job_manifest import (
+from slipway.engine.job_manifest import (
     ANNOTATION_ATTEMPT,
     ANNOTATION_EXECUTION,
     ANNOTATION_PROVIDER,

@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -150,6 +150,10 @@ class Result(StrEnum):
     WARNING = "warning"
     FAIL = "fail"
 
+
+#: `Result`'s values as a type, for plain-string fields (a tool's answer, an evaluation
+#: report); a unit test proves the two list the same verdicts.
+ResultName = Literal["pass", "warning", "fail"]
 
 #: Results from best to worst: the worst of several is the one with the highest index.
 RESULT_ORDER: tuple[Result, ...] = (Result.PASS, Result.WARNING, Result.FAIL)

@@ -42,6 +42,13 @@ def triggered_data(run_data: Mapping[str, Any], task: Task) -> dict[str, Any]:
     data plus `data.<task>` = the task's properties, deep-merged over whatever the run's data
     already holds under that key. A task without properties leaves that key as it is (as the
     events package's `build_task_triggered` does)."""
-    if not task.properties:
-        return deep_merge(run_data, {})
-    return deep_merge(run_data, {task.name: task.properties})
+    return task_data(run_data, task.name, task.properties)
+
+
+def task_data(
+    run_data: Mapping[str, Any], task: str, properties: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """`triggered_data` by the task's name and properties (a new dict, `run_data` unchanged)."""
+    if not properties:
+        return copy.deepcopy(dict(run_data))
+    return deep_merge(run_data, {task: properties})

@@ -39,7 +39,7 @@ from slipway.api.taskprovider import TaskProviderSpec
 from slipway.engine.conditions import SUCCEEDED, conditions_with
 from slipway.engine.data import merge_outputs
 from slipway.engine.decisions import ExecutionDecision, KubeEvent, Trigger
-from slipway.engine.patches import status_patch
+from slipway.engine.patches import finish_status, status_patch
 from slipway.engine.responses import (
     ResponseRejectedError,
     apply_response,
@@ -351,14 +351,8 @@ def _finish(
     now: datetime,
     decision: ExecutionDecision | None,
 ) -> None:
-    new.phase = Phase.FINISHED
-    new.result, new.reason, new.message = result, reason, message
-    new.finished_at = now
-    new.next_attempt_at = None
+    finish_status(new, result, reason, message, now)
     ok = succeeded(result)
-    _condition(
-        new, ConditionStatus.TRUE if ok else ConditionStatus.FALSE, reason.value, message, now
-    )
     if decision is not None:
         decision.finished = True
         decision.events.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -9,15 +10,9 @@ from typing import TYPE_CHECKING, Any
 from slipway.api.common import Result
 from slipway.api.sequencerun import SequenceRunSpec, TaskRecord
 from slipway.api.shipyard import Selector, ShipyardSpec
-from slipway.constants import (
-    ANNOTATION_CONTEXT,
-    LABEL_PARENT_RUN,
-    LABEL_SEQUENCE,
-    LABEL_SHIPYARD,
-    LABEL_STAGE,
-)
-from slipway.engine.data import deep_merge
+from slipway.constants import ANNOTATION_CONTEXT
 from slipway.engine.decisions import NewRun
+from slipway.engine.objects import run_labels
 from slipway.engine.results import as_result, succeeded
 
 if TYPE_CHECKING:  # runs imports this module; the view is only a type here
@@ -62,14 +57,11 @@ def linked_runs(
                         shipyard=run.spec.shipyard,
                         stage=stage.name,
                         sequence=sequence.name,
-                        data=deep_merge(data, {}),
+                        data=copy.deepcopy(dict(data)),
                     ),
-                    labels={
-                        LABEL_SHIPYARD: run.spec.shipyard,
-                        LABEL_STAGE: stage.name,
-                        LABEL_SEQUENCE: sequence.name,
-                        LABEL_PARENT_RUN: run.name,
-                    },
+                    labels=run_labels(
+                        run.spec.shipyard, stage.name, sequence.name, parent_run=run.name
+                    ),
                     annotations={ANNOTATION_CONTEXT: context},
                 )
             )

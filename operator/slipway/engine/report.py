@@ -13,10 +13,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from slipway.api.common import ResultName
 from slipway.api.slo import AggregateFunction, CompareWith, IncludeResultWithScore
 from slipway.engine.criteria import parse_criterion
 
-Result = Literal["pass", "warning", "fail"]
+Result = ResultName
 Status = Literal["pass", "warning", "fail", "info"]
 
 

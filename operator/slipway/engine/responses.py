@@ -7,17 +7,15 @@ follows (the task may have finished).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from slipway.api.common import ConditionStatus, Phase, Reason, Result
+from slipway.api.common import Phase, Reason, Result
 from slipway.api.taskexecution import ProviderRecord, TaskExecutionStatus
-from slipway.engine.conditions import SUCCEEDED, conditions_with
-from slipway.engine.data import deep_merge
 from slipway.engine.decisions import Patch, Trigger
-from slipway.engine.patches import status_patch
-from slipway.engine.results import succeeded
+from slipway.engine.patches import finish_status, status_patch
 
 
 class ResponseRejectedError(Exception):
@@ -80,7 +78,7 @@ def apply_response(
         record.phase = Phase.FINISHED
         record.result = result or Result.FAIL
         record.message = message if result is not None or message else "finished without a result"
-        record.output = deep_merge(output, {}) if output else None
+        record.output = copy.deepcopy(dict(output)) if output else None
         record.finished_at = at
     return status_patch(status, new)
 
@@ -140,18 +138,7 @@ def finish_execution(
     for record in new.providers:
         if record.phase != Phase.FINISHED:
             end_provider(record, reason, message, at)
-    new.phase = Phase.FINISHED
-    new.result, new.reason, new.message = result, reason, message
-    new.finished_at = at
-    new.next_attempt_at = None
-    new.conditions = conditions_with(
-        new.conditions,
-        SUCCEEDED,
-        ConditionStatus.TRUE if succeeded(result) else ConditionStatus.FALSE,
-        reason.value,
-        message,
-        at,
-    )
+    finish_status(new, result, reason, message, at)
     return status_patch(status, new)
 
 

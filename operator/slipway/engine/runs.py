@@ -10,6 +10,7 @@ Shipyard when the run finishes).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,19 +20,13 @@ from slipway.api.common import ConditionStatus, Phase, Reason, Result
 from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus, TaskRecord
 from slipway.api.shipyard import Sequence, ShipyardSpec
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus, execution_name
-from slipway.constants import (
-    ANNOTATION_CONTEXT,
-    LABEL_RUN,
-    LABEL_SEQUENCE,
-    LABEL_SHIPYARD,
-    LABEL_STAGE,
-    LABEL_TASK,
-)
+from slipway.constants import ANNOTATION_CONTEXT
 from slipway.engine.conditions import SUCCEEDED, conditions_with
 from slipway.engine.data import deep_merge
 from slipway.engine.decisions import FinishExecution, KubeEvent, NewExecution, RunDecision
 from slipway.engine.links import linked_runs
-from slipway.engine.patches import status_patch
+from slipway.engine.objects import execution_labels
+from slipway.engine.patches import finish_status, status_patch
 from slipway.engine.results import as_result, succeeded, worst
 
 #: Condition reason while a run is under way.
@@ -65,6 +60,15 @@ def run_context(run: RunView) -> str:
     return run.annotations.get(ANNOTATION_CONTEXT) or run.uid
 
 
+def current_execution(run: RunView) -> str | None:
+    """The name of the TaskExecution `decide_run` reads: the last task reached (None: the
+    run has not reached one, or it finished)."""
+    if run.status.phase == Phase.FINISHED or not run.status.tasks:
+        return None
+    record = run.status.tasks[-1]
+    return record.execution or execution_name(run.name, record.index, record.name)
+
+
 def decide_run(
     run: RunView,
     shipyard: ShipyardSpec | None,
@@ -91,7 +95,7 @@ def _start(run: RunView, shipyard: ShipyardSpec | None, now: datetime) -> RunDec
     new = run.status.model_copy(deep=True)
     new.context = new.context or run_context(run)
     new.started_at = new.started_at or now
-    new.data = deep_merge(spec.data, {})
+    new.data = copy.deepcopy(spec.data)
     decision = RunDecision()
     if spec.abort:
         return _finish(run, new, None, Result.FAIL, Reason.ABORTED, _aborted(None), now, decision)
@@ -215,25 +219,20 @@ def _new_execution(run: RunView, new: SequenceRunStatus, index: int) -> NewExecu
     assert new.sequence is not None
     task = new.sequence.tasks[index]
     spec = run.spec
+    execution = TaskExecutionSpec(
+        run=run.name,
+        index=index,
+        shipyard=spec.shipyard,
+        stage=spec.stage,
+        sequence=spec.sequence,
+        task=task.model_copy(deep=True),
+        context=new.context or run_context(run),
+        input=copy.deepcopy(new.data or {}),
+    )
     return NewExecution(
         name=execution_name(run.name, index, task.name),
-        spec=TaskExecutionSpec(
-            run=run.name,
-            index=index,
-            shipyard=spec.shipyard,
-            stage=spec.stage,
-            sequence=spec.sequence,
-            task=task.model_copy(deep=True),
-            context=new.context or run_context(run),
-            input=deep_merge(new.data or {}, {}),
-        ),
-        labels={
-            LABEL_SHIPYARD: spec.shipyard,
-            LABEL_STAGE: spec.stage,
-            LABEL_SEQUENCE: spec.sequence,
-            LABEL_TASK: task.name,
-            LABEL_RUN: run.name,
-        },
+        spec=execution,
+        labels=execution_labels(execution),
     )
 
 
@@ -247,7 +246,7 @@ def _record(
     record.message = execution.message
     record.started_at = execution.started_at or record.started_at
     record.finished_at = execution.finished_at or now
-    record.output = deep_merge(execution.output or {}, {}) if execution.output else None
+    record.output = copy.deepcopy(execution.output) if execution.output else None
     new.data = deep_merge(new.data or {}, execution.output or {})
     score = evaluation_score(execution.output)
     if score is not None:
@@ -276,18 +275,8 @@ def _finish(
     decision: RunDecision,
 ) -> RunDecision:
     """Finish the run; `shipyard` None: start no linked run (aborted, invalid)."""
-    new.phase = Phase.FINISHED
-    new.result, new.reason, new.message = result, reason, message
-    new.finished_at = now
+    finish_status(new, result, reason, message, now)
     ok = succeeded(result)
-    new.conditions = conditions_with(
-        new.conditions,
-        SUCCEEDED,
-        ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
-        reason.value,
-        message,
-        now,
-    )
     if shipyard is not None:
         last = new.tasks[-1] if new.tasks else None
         decision.create_runs = linked_runs(shipyard, run, result, last, new.data or {})

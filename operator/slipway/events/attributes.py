@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
+from slipway.api.common import ResultName
+
 #: Run context id; every event of a run (and of the runs it links to) carries it.
 SLIPWAYCONTEXT: Final = "slipwaycontext"
 #: On a response: the `id` of the `.triggered` event it answers.
@@ -29,7 +31,7 @@ MAX_EVENT_SIZE: Final = 1 << 20
 Mode = Literal["structured", "binary"]
 
 #: The verdict of a task or a sequence; anything else a tool reports counts as `fail`.
-Result = Literal["pass", "warning", "fail"]
+Result = ResultName
 RESULTS: Final[tuple[Result, ...]] = get_args(Result)
 #: Optional `status` of a tool's `.finished`; `errored` makes the result `fail`.
 Status = Literal["succeeded", "errored"]

@@ -17,7 +17,7 @@ from cloudevents.core.bindings import http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from slipway.engine.data import deep_merge
+from slipway.engine.data import task_data
 from slipway.events.attributes import (
     JSON_CONTENT_TYPE,
     SLIPWAYCALLBACK,
@@ -71,6 +71,24 @@ def task_triggered_id(namespace: str, execution: str, provider: str, attempt: in
         if not value or "/" in value:
             raise ValueError(f"{what} {value!r} must be a non-empty name without '/'")
     return f"{namespace}/{execution}/{provider}/{attempt}"
+
+
+@dataclass(frozen=True)
+class TriggeredId:
+    """The parts of a `task_triggered_id`."""
+
+    namespace: str
+    execution: str
+    provider: str
+    attempt: int
+
+
+def parse_triggered_id(triggered_id: str) -> TriggeredId | None:
+    """The parts of an id made by `task_triggered_id`; None when it is not one."""
+    parts = triggered_id.split("/")
+    if len(parts) != 4 or not all(parts[:3]) or not parts[3].isdigit():
+        return None
+    return TriggeredId(parts[0], parts[1], parts[2], int(parts[3]))
 
 
 def sequence_event_id(namespace: str, run: str, phase: SequencePhase) -> str:
@@ -143,8 +161,7 @@ def build_task_triggered(
     check_name(task, "task")
     if not callback_url or not callback_token:
         raise ValueError("a task's .triggered needs a callback URL and a callback token")
-    # The run's data plus `data.<task>` = the properties, merged as run data is merged.
-    payload = deep_merge(data, {task: properties}) if properties else deep_merge(data, {})
+    payload = task_data(data, task, properties)
     payload.update(scope.metadata())
     payload["task"] = task
     return _event(

@@ -8,7 +8,7 @@ there is no user store here. Answers are cached for a short time so a burst of r
 from one client costs one review.
 
 Tool responses carry the callback token their `.triggered` event brought, which is valid
-for that one TaskExecution only (checked by the caller against the execution's Secret).
+for that one TaskExecution only (checked by the caller).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from kubernetes_asyncio import client
-
 from slipway.constants import GROUP, SEQUENCERUN_PLURAL
+from slipway.kube.client import Kube
 
 
 class AuthError(Exception):
@@ -57,9 +56,8 @@ class _Decision:
 class KubernetesAuthorizer:
     """Asks the API server whether a bearer token may `verb` sequenceruns in a namespace."""
 
-    def __init__(self, api: client.ApiClient, cache_seconds: float = 10.0) -> None:
-        self._authn = client.AuthenticationV1Api(api)
-        self._authz = client.AuthorizationV1Api(api)
+    def __init__(self, kube: Kube, cache_seconds: float = 10.0) -> None:
+        self._kube = kube
         self._cache: dict[tuple[str, str, str], _Decision] = {}
         self._cache_seconds = cache_seconds
 
@@ -86,28 +84,8 @@ class KubernetesAuthorizer:
         return cached.username
 
     async def _review(self, token: str, verb: str, namespace: str, now: float) -> _Decision:
-        review = await self._authn.create_token_review(
-            client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
-        )
-        status = review.status
-        if not status or not status.authenticated or not status.user:
+        who = await self._kube.review_token(token)
+        if who is None:
             return _Decision(False, "", now + self._cache_seconds)
-        user = status.user
-        access = await self._authz.create_subject_access_review(
-            client.V1SubjectAccessReview(
-                spec=client.V1SubjectAccessReviewSpec(
-                    user=user.username,
-                    uid=user.uid,
-                    groups=user.groups or [],
-                    extra=user.extra or {},
-                    resource_attributes=client.V1ResourceAttributes(
-                        namespace=namespace,
-                        verb=verb,
-                        group=GROUP,
-                        resource=SEQUENCERUN_PLURAL,
-                    ),
-                )
-            )
-        )
-        allowed = bool(access.status and access.status.allowed)
-        return _Decision(allowed, str(user.username), now + self._cache_seconds)
+        allowed = await self._kube.may(who, verb, namespace, GROUP, SEQUENCERUN_PLURAL)
+        return _Decision(allowed, who.username, now + self._cache_seconds)

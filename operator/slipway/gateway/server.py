@@ -11,6 +11,7 @@ changes state except through the Kubernetes API, so a gateway restart loses noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -18,24 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from kubernetes_asyncio import watch
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from slipway.api.common import parse_duration
+from slipway.api.sequencerun import SequenceRunSpec
 from slipway.api.shipyard import ShipyardSpec
 from slipway.constants import (
     ANNOTATION_CONTEXT,
-    API_VERSION,
-    GROUP,
-    LABEL_SEQUENCE,
-    LABEL_SHIPYARD,
-    LABEL_STAGE,
     SEQUENCERUN_PLURAL,
     SHIPYARD_PLURAL,
     TASKEXECUTION_PLURAL,
-    VERSION,
 )
 from slipway.engine.executions import ResponseRejectedError
+from slipway.engine.objects import build_run
 from slipway.events import (
     MAX_EVENT_SIZE,
     EventError,
@@ -45,6 +40,7 @@ from slipway.events import (
     error_body,
     interpret,
     parse_http,
+    parse_triggered_id,
 )
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token, same_secret
 from slipway.kube.client import Kube, Ref
@@ -130,9 +126,10 @@ class Routes:
         shipyard = await self._shipyard(namespace, trigger.shipyard)
         if isinstance(shipyard, web.Response):
             return shipyard
-        name, spec = shipyard
-        if spec.sequence(trigger.stage, trigger.sequence) is None:
-            known = ", ".join(f"{s.name}.{q.name}" for s in spec.stages for q in s.sequences)
+        name, shipyard_spec = shipyard
+        if shipyard_spec.sequence(trigger.stage, trigger.sequence) is None:
+            stages = shipyard_spec.stages
+            known = ", ".join(f"{s.name}.{q.name}" for s in stages for q in s.sequences)
             return problem(
                 422,
                 "unknown_sequence",
@@ -141,25 +138,10 @@ class Routes:
             )
         run_name = run_name_for(trigger)
         context = trigger.context or uuid.uuid4().hex
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "SequenceRun",
-            "metadata": {
-                "name": run_name,
-                "labels": {
-                    LABEL_SHIPYARD: name,
-                    LABEL_STAGE: trigger.stage,
-                    LABEL_SEQUENCE: trigger.sequence,
-                },
-                "annotations": {ANNOTATION_CONTEXT: context},
-            },
-            "spec": {
-                "shipyard": name,
-                "stage": trigger.stage,
-                "sequence": trigger.sequence,
-                "data": trigger.data,
-            },
-        }
+        spec = SequenceRunSpec(
+            shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=trigger.data
+        )
+        body = build_run(run_name, spec, context=context)
         created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body)
         if not created:  # the same event again: the run it started already exists
             existing = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))
@@ -199,12 +181,12 @@ class Routes:
     async def _respond(
         self, request: web.Request, namespace: str, response: TaskResponse
     ) -> web.Response:
-        parts = response.triggered_id.split("/")
-        if len(parts) != 4 or parts[0] != namespace:
+        parts = parse_triggered_id(response.triggered_id)
+        if parts is None or parts.namespace != namespace:
             raise ResponseRejectedError(
                 404, f"triggeredid {response.triggered_id!r} names no execution of {namespace}"
             )
-        execution = parts[1]
+        execution = parts.execution
         token = bearer_token(request.headers.get("Authorization"))
         expected = await read_callback_token(self.g.kube, namespace, execution)
         if expected is None:
@@ -247,28 +229,14 @@ class Routes:
         self, namespace: str, name: str, body: dict[str, Any], wait: float
     ) -> dict[str, Any]:
         """Watch the run until it finishes or `wait` seconds pass; the last state seen."""
-        stream = watch.Watch()
-        try:
-            async for event in stream.stream(
-                self.g.kube.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                SEQUENCERUN_PLURAL,
-                field_selector=f"metadata.name={name}",
-                resource_version=body["metadata"]["resourceVersion"],
-                timeout_seconds=max(1, int(wait)),
-            ):
-                obj = event["object"]
-                if isinstance(obj, dict) and obj.get("metadata", {}).get("name") == name:
-                    body = obj
-                    if _finished(body) or event["type"] == "DELETED":
-                        break
-        except ApiException as error:  # e.g. 410 Gone: answer with what we have
-            log.info("watch of %s/%s ended early: %s", namespace, name, error.reason)
-        finally:
-            stream.stop()
-            await stream.close()
+        changes = self.g.kube.watch_object(
+            SEQUENCERUN_PLURAL, namespace, name, body["metadata"]["resourceVersion"], int(wait)
+        )
+        async with contextlib.aclosing(changes):
+            async for kind, obj in changes:
+                body = obj
+                if _finished(body) or kind == "DELETED":
+                    break
         return body
 
 

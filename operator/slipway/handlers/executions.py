@@ -1,7 +1,9 @@
 """A TaskExecution's worker: trigger its providers, watch for timeouts, finish it.
 
-Each turn reads the execution fresh, lets `decide_execution` compute the next status from
-it (applied only if nobody changed the execution meanwhile: tool callbacks write it too),
+Each turn starts from the newest copy of the execution this process has (its watch's, or
+its own last write), lets `decide_execution` compute the next status from it (applied only
+if nobody changed the execution meanwhile: tool callbacks write it too; a stale copy costs a
+conflict and a read),
 then sends the triggers that status records. After an operator restart the first turn also
 re-sends the triggers of providers that never answered (same event id: at-least-once
 delivery, duplicates recognisable), because a crash may have come between recording a
@@ -11,12 +13,8 @@ trigger and sending it.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-import kopf
 
 from slipway import faults
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
@@ -24,9 +22,11 @@ from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import TASKEXECUTION_PLURAL
 from slipway.engine.decisions import ExecutionDecision, Trigger
 from slipway.engine.executions import ExecutionView, ProviderView, decide_execution, serves
+from slipway.engine.objects import build_event, involved
 from slipway.engine.responses import pending_triggers
 from slipway.events import task_triggered_id
-from slipway.handlers.wakeups import Wakeups
+from slipway.handlers.indexes import ProviderIndex
+from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Ref, newest
 from slipway.providers.context import DispatchContext, ExecutionRef
 from slipway.providers.dispatch import trigger
@@ -47,7 +47,7 @@ def execution_view(body: Body) -> ExecutionView:
     )
 
 
-def providers_for(view: ExecutionView, index: Any) -> list[ProviderView]:
+def providers_for(view: ExecutionView, index: ProviderIndex) -> list[ProviderView]:
     """The TaskProviders (from the index) that serve this execution's task here."""
     spec = view.spec
     found = []
@@ -59,25 +59,15 @@ def providers_for(view: ExecutionView, index: Any) -> list[ProviderView]:
 
 
 async def execution_worker(
-    ctx: DispatchContext,
-    wakeups: Wakeups,
-    namespace: str,
-    name: str,
-    live: Callable[[], Body | None],
-    providers_index: Any,
-    logger: logging.Logger | kopf.ObjectLogger,
+    rt: Runtime, namespace: str, name: str, providers_index: ProviderIndex
 ) -> None:
     """Drive one execution until it is finished (cancelled when the object is deleted or the
-    operator stops).
-
-    `live()` is the execution as its watch last delivered it; each turn starts from it, or
-    from the worker's own last write while the watch has not delivered that yet (a stale
-    copy only costs a conflict and a read)."""
+    operator stops)."""
+    ctx = rt.dispatch
     ref = Ref(TASKEXECUTION_PLURAL, namespace, name)
     key = (TASKEXECUTION_PLURAL, namespace, name)
-    wakeups.register(key)
+    rt.wakeups.register(key)
     first_turn = True
-    written: Body | None = None
     try:
         while True:
             seen: dict[str, Any] = {}
@@ -93,11 +83,10 @@ async def execution_worker(
                 seen.update(body=body, view=view, decision=decision)
                 return decision.status
 
-            known = newest(live(), written)
+            known = newest(rt.supervisor.latest(key), rt.kube.written(ref))
             if known is None:
                 return  # deleted
             updated = await ctx.kube.update_status(ref, change, known=known)
-            written = updated or written
             if "decision" not in seen:
                 return  # the execution is gone
             decision: ExecutionDecision = seen["decision"]
@@ -114,19 +103,24 @@ async def execution_worker(
                 uid = seen["body"]["metadata"]["uid"]
                 execution = ExecutionRef(view.namespace, view.name, uid, view.spec)
                 await delete_jobs(ctx, execution, decision.cleanup, view.status)
-            for event in decision.events:
-                kopf.event(
-                    seen["body"], type=event.type, reason=event.reason, message=event.message
-                )
+            if decision.events:
+                now = datetime.now(UTC)
+                about = involved("TaskExecution", namespace, name, seen["body"]["metadata"]["uid"])
+                for event in decision.events:
+                    rt.events.post(build_event(about, event, now))
             if decision.finished:
                 return
-            await wakeups.sleep(key, decision.wake_at)
+            await rt.wakeups.sleep(key, decision.wake_at)
     finally:
-        wakeups.forget(key)
+        rt.wakeups.forget(key)
 
 
 async def _send(
-    ctx: DispatchContext, body: Body, view: ExecutionView, orders: list[Trigger], index: Any
+    ctx: DispatchContext,
+    body: Body,
+    view: ExecutionView,
+    orders: list[Trigger],
+    index: ProviderIndex,
 ) -> None:
     if not orders:
         return

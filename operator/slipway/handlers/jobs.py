@@ -18,11 +18,11 @@ from typing import Any
 
 from slipway.api.common import Phase
 from slipway.engine.executions import decide_execution
+from slipway.engine.job_manifest import ANNOTATION_TRIGGERED_ID, job_name
 from slipway.events import task_triggered_id
 from slipway.handlers.executions import execution_view
 from slipway.kube.client import Kube
 from slipway.providers.job import JobWatch, delete_job
-from slipway.providers.job_manifest import ANNOTATION_TRIGGERED_ID, job_name
 from slipway.providers.job_outcome import job_ended, job_view, owner_job, pod_view, pods_done
 
 Key = tuple[str, str]

@@ -1,7 +1,10 @@
 """The one module that registers every kopf handler of the operator.
 
 Each handler is a few lines that delegate to a module beside this one; business rules live in
-`slipway.engine`. `configure` is the single place where kopf's settings are chosen.
+`slipway.engine`. `configure` is the single place where kopf's settings are chosen. Every
+handler has an explicit `id=` (kopf would otherwise derive one from the function's name and
+record progress under it, so a rename would look like a new handler to a running cluster),
+and its arguments are typed: `memo` is the process's `Runtime`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import kopf
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import (
     ANNOTATION_PREFIX,
-    FINALIZER,
     GROUP,
     LABEL_RUN,
     SEQUENCERUN_PLURAL,
@@ -24,21 +26,28 @@ from slipway.constants import (
     VERSION,
 )
 from slipway.handlers import executions, jobs, runs, shipyards
-from slipway.handlers.supervisor import Supervisor
-from slipway.providers.job import JobWatch
+from slipway.handlers.indexes import (
+    ExecutionIndex,
+    JobIndex,
+    PodIndex,
+    ProviderIndex,
+    ShipyardIndex,
+    execution_entry,
+    running,
+)
+from slipway.handlers.runtime import Runtime
 
 
-@kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+@kopf.on.startup(id="configure")
+async def configure(settings: kopf.OperatorSettings, memo: Runtime, **_: Any) -> None:
     """Every kopf setting the operator changes, each with its reason."""
     # Watching one namespace needs no discovery of namespaces or CRDs, and then needs no
     # right to list namespaces (without it kopf would retry for a minute before starting).
     if memo.settings.namespace:
         settings.scanning.disabled = True
-    # Our own finalizer name, so `kubectl get -o yaml` says whose it is.
-    settings.persistence.finalizer = FINALIZER
     # Keep kopf's bookkeeping under our own prefix, not kopf.zalando.org/…, so it never
-    # collides with another kopf operator watching the same objects.
+    # collides with another kopf operator watching the same objects. (No handler here needs
+    # a finalizer: the workers are started from watch events, not kopf daemons.)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=ANNOTATION_PREFIX
     )
@@ -51,7 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     # Only warnings and errors from kopf become Kubernetes Events; the operator posts its
-    # own Events for every run transition, so kopf's per-handler chatter would be noise.
+    # own Events (run started and finished, failures), so kopf's chatter would be noise.
     settings.posting.level = logging.WARNING
     # Bound every API call so a hung connection cannot stall a handler forever.
     settings.networking.request_timeout = 60
@@ -63,109 +72,112 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
 
 # ------------------------------------------------------------------ indexes (kept by kopf
 # from its watches, rebuilt after a restart: what the workers read instead of listing)
-@kopf.index(GROUP, VERSION, SHIPYARD_PLURAL)
-async def shipyards_by_name(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
+@kopf.index(GROUP, VERSION, SHIPYARD_PLURAL, id="shipyards_by_name")
+async def shipyards_by_name(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    namespace = namespace or ""  # namespaced kinds only: always set
     return {(namespace, name): dict(spec)}
 
 
-@kopf.index(GROUP, VERSION, TASKPROVIDER_PLURAL)
-async def providers_by_task(namespace: Any, name: Any, spec: Any, **_: Any) -> Any:
-    return {(namespace, spec.get("task")): (name, dict(spec))}
+@kopf.index(GROUP, VERSION, TASKPROVIDER_PLURAL, id="providers_by_task")
+async def providers_by_task(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    namespace = namespace or ""  # namespaced kinds only: always set
+    return {(namespace, str(spec.get("task"))): (name, dict(spec))}
 
 
-@kopf.index(GROUP, VERSION, TASKEXECUTION_PLURAL)
-async def executions_by_run(namespace: Any, name: Any, spec: Any, status: Any, **_: Any) -> Any:
-    return {(namespace, spec.get("run")): (name, dict(status))}
+@kopf.index(GROUP, VERSION, TASKEXECUTION_PLURAL, id="executions_by_run")
+async def executions_by_run(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], Any]:
+    namespace = namespace or ""  # namespaced kinds only: always set
+    return {(namespace, str(body.get("spec", {}).get("run"))): execution_entry(name, body)}
 
 
 # ------------------------------------------------------------------ workers and wake-ups
 # Every watch event of a run or an execution hands its body to the supervisor, which starts
 # the object's worker while it runs; events also wake the workers that depend on the object.
-@kopf.on.startup()
-async def supervisor(memo: Any, **_: Any) -> None:
-    """One supervisor for the process's workers."""
-    memo.supervisor = Supervisor()
-
-
-@kopf.on.cleanup()
-async def stop_workers(memo: Any, **_: Any) -> None:
+@kopf.on.cleanup(id="stop_workers")
+async def stop_workers(memo: Runtime, **_: Any) -> None:
     await memo.supervisor.stop()
+    await memo.events.stop()
 
 
-@kopf.on.event(GROUP, VERSION, SEQUENCERUN_PLURAL)
-async def run_changed(namespace: Any, name: Any, body: Any, memo: Any, **kwargs: Any) -> None:
-    key = (SEQUENCERUN_PLURAL, namespace, name)
-    if kwargs["type"] == "DELETED":
-        memo.supervisor.gone(key)
-        return
-
-    def worker() -> Any:
-        return runs.run_worker(
-            memo.kube,
-            memo.wakeups,
-            namespace,
-            name,
-            lambda: memo.supervisor.latest(key),
-            kwargs["shipyards_by_name"],
-            kwargs["executions_by_run"],
-            kwargs["logger"],
-        )
-
-    memo.supervisor.observe(key, body, _running(body.get("status")), worker)
-    memo.wakeups.wake(key)
-
-
-@kopf.on.event(GROUP, VERSION, TASKEXECUTION_PLURAL)
-async def execution_changed(
-    namespace: Any, name: Any, spec: Any, body: Any, memo: Any, **kwargs: Any
+@kopf.on.event(GROUP, VERSION, SEQUENCERUN_PLURAL, id="run_changed")
+async def run_changed(
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    type: str,
+    memo: Runtime,
+    **kwargs: Any,
 ) -> None:
-    key = (TASKEXECUTION_PLURAL, namespace, name)
-    memo.wakeups.wake((SEQUENCERUN_PLURAL, namespace, spec.get("run")))
-    if kwargs["type"] == "DELETED":
+    namespace = namespace or ""  # namespaced kinds only: always set
+    shipyards_by_name: ShipyardIndex = kwargs["shipyards_by_name"]
+    executions_by_run: ExecutionIndex = kwargs["executions_by_run"]
+    key = (SEQUENCERUN_PLURAL, namespace, name)
+    if type == "DELETED":
         memo.supervisor.gone(key)
         return
 
     def worker() -> Any:
-        return executions.execution_worker(
-            memo.dispatch,
-            memo.wakeups,
-            namespace,
-            name,
-            lambda: memo.supervisor.latest(key),
-            kwargs["providers_by_task"],
-            kwargs["logger"],
-        )
+        return runs.run_worker(memo, namespace, name, shipyards_by_name, executions_by_run)
 
-    memo.supervisor.observe(key, body, _running(body.get("status")), worker)
+    memo.supervisor.observe(key, body, running(body.get("status")), worker)
     memo.wakeups.wake(key)
 
 
-@kopf.on.event(GROUP, VERSION, TASKPROVIDER_PLURAL)
-async def provider_changed(namespace: Any, memo: Any, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, TASKEXECUTION_PLURAL, id="execution_changed")
+async def execution_changed(
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    body: kopf.Body,
+    type: str,
+    memo: Runtime,
+    **kwargs: Any,
+) -> None:
+    namespace = namespace or ""  # namespaced kinds only: always set
+    providers_by_task: ProviderIndex = kwargs["providers_by_task"]
+    key = (TASKEXECUTION_PLURAL, namespace, name)
+    memo.wakeups.wake((SEQUENCERUN_PLURAL, namespace, str(spec.get("run"))))
+    if type == "DELETED":
+        memo.supervisor.gone(key)
+        return
+
+    def worker() -> Any:
+        return executions.execution_worker(memo, namespace, name, providers_by_task)
+
+    memo.supervisor.observe(key, body, running(body.get("status")), worker)
+    memo.wakeups.wake(key)
+
+
+@kopf.on.event(GROUP, VERSION, TASKPROVIDER_PLURAL, id="provider_changed")
+async def provider_changed(namespace: str | None, memo: Runtime, **_: Any) -> None:
+    namespace = namespace or ""  # namespaced kinds only: always set
     memo.wakeups.wake_all(TASKEXECUTION_PLURAL, namespace)
 
 
-@kopf.on.event(GROUP, VERSION, SHIPYARD_PLURAL)
-async def shipyard_changed(namespace: Any, memo: Any, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, SHIPYARD_PLURAL, id="shipyard_changed")
+async def shipyard_changed(namespace: str | None, memo: Runtime, **_: Any) -> None:
+    namespace = namespace or ""  # namespaced kinds only: always set
     memo.wakeups.wake_all(SEQUENCERUN_PLURAL, namespace)
 
 
 # ------------------------------------------------------------------ the work
-@kopf.on.create(GROUP, VERSION, SHIPYARD_PLURAL)
-@kopf.on.update(GROUP, VERSION, SHIPYARD_PLURAL, field="spec")
-@kopf.on.resume(GROUP, VERSION, SHIPYARD_PLURAL)
-async def shipyard_ready(body: Any, patch: kopf.Patch, **_: Any) -> None:
-    shipyards.check(body, patch)
+@kopf.on.create(GROUP, VERSION, SHIPYARD_PLURAL, id="shipyard_ready")
+@kopf.on.update(GROUP, VERSION, SHIPYARD_PLURAL, field="spec", id="shipyard_ready")
+@kopf.on.resume(GROUP, VERSION, SHIPYARD_PLURAL, id="shipyard_ready")
+async def shipyard_ready(body: kopf.Body, patch: kopf.Patch, memo: Runtime, **_: Any) -> None:
+    shipyards.check(body, patch, memo.events)
 
 
-def _running(status: Any) -> bool:
-    return bool((status or {}).get("phase") != "Finished")
-
-
-@kopf.on.create(GROUP, VERSION, TASKPROVIDER_PLURAL)
-@kopf.on.update(GROUP, VERSION, TASKPROVIDER_PLURAL, field="spec")
-@kopf.on.resume(GROUP, VERSION, TASKPROVIDER_PLURAL)
-async def provider_kind(spec: Any, patch: kopf.Patch, **_: Any) -> None:
+@kopf.on.create(GROUP, VERSION, TASKPROVIDER_PLURAL, id="provider_kind")
+@kopf.on.update(GROUP, VERSION, TASKPROVIDER_PLURAL, field="spec", id="provider_kind")
+@kopf.on.resume(GROUP, VERSION, TASKPROVIDER_PLURAL, id="provider_kind")
+async def provider_kind(spec: kopf.Spec, patch: kopf.Patch, **_: Any) -> None:
     """Record which kind of provider this is, for the KIND column of `kubectl get`."""
     try:
         patch.status["kind"] = TaskProviderSpec.model_validate(dict(spec)).kind.value
@@ -177,38 +189,61 @@ async def provider_kind(spec: Any, patch: kopf.Patch, **_: Any) -> None:
 # Slipway's Jobs and their Pods carry the run label. kopf keeps both, reduced to what the
 # outcome needs, in indexes; every event of either records the attempt's `.started` or
 # `.finished` without reading the API (see `handlers/jobs.py`).
-@kopf.on.startup()
-async def job_watch(memo: Any, **_: Any) -> None:
-    """One JobWatch for the process: what it recorded is remembered across all Jobs."""
-    memo.job_watch = JobWatch(memo.kube)
-
-
-@kopf.index("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
-async def slipway_jobs(namespace: Any, name: Any, body: Any, **_: Any) -> Any:
+@kopf.index("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT}, id="slipway_jobs")
+async def slipway_jobs(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]] | None:
+    namespace = namespace or ""  # namespaced kinds only: always set
     return jobs.index_job(namespace, name, body)
 
 
-@kopf.index("v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-async def slipway_job_pods(namespace: Any, body: Any, **_: Any) -> Any:
+@kopf.index("v1", "pods", labels={LABEL_RUN: kopf.PRESENT}, id="slipway_job_pods")
+async def slipway_job_pods(
+    namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]] | None:
+    namespace = namespace or ""  # namespaced kinds only: always set
     return jobs.index_pod(namespace, body)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT})
-async def job_event(namespace: Any, name: Any, body: Any, memo: Any, **kwargs: Any) -> None:
-    await jobs.job_changed(
-        memo.job_watch, kwargs["type"], namespace, name, body, kwargs["slipway_job_pods"]
-    )
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RUN: kopf.PRESENT}, id="job_event")
+async def job_event(
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    type: str,
+    memo: Runtime,
+    **kwargs: Any,
+) -> None:
+    namespace = namespace or ""  # namespaced kinds only: always set
+    slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
+    await jobs.job_changed(memo.job_watch, type, namespace, name, body, slipway_job_pods)
 
 
-@kopf.on.event("v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-async def job_pod_event(namespace: Any, body: Any, memo: Any, **kwargs: Any) -> None:
-    await jobs.pod_changed(
-        memo.job_watch, namespace, body, kwargs["slipway_jobs"], kwargs["slipway_job_pods"]
-    )
+@kopf.on.event("v1", "pods", labels={LABEL_RUN: kopf.PRESENT}, id="job_pod_event")
+async def job_pod_event(
+    namespace: str | None,
+    body: kopf.Body,
+    memo: Runtime,
+    **kwargs: Any,
+) -> None:
+    namespace = namespace or ""  # namespaced kinds only: always set
+    slipway_jobs: JobIndex = kwargs["slipway_jobs"]
+    slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
+    await jobs.pod_changed(memo.job_watch, namespace, body, slipway_jobs, slipway_job_pods)
 
 
-@kopf.on.event(GROUP, VERSION, TASKEXECUTION_PLURAL, when=lambda status, **_: not _running(status))
-async def finished_execution_jobs(body: Any, memo: Any, **kwargs: Any) -> None:
-    await jobs.execution_finished(
-        memo.kube, body, kwargs["slipway_jobs"], kwargs["slipway_job_pods"]
-    )
+@kopf.on.event(
+    GROUP,
+    VERSION,
+    TASKEXECUTION_PLURAL,
+    when=lambda status, **_: not running(status),
+    id="finished_execution_jobs",
+)
+async def finished_execution_jobs(
+    body: kopf.Body,
+    memo: Runtime,
+    **kwargs: Any,
+) -> None:
+    slipway_jobs: JobIndex = kwargs["slipway_jobs"]
+    slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
+    await jobs.execution_finished(memo.kube, body, slipway_jobs, slipway_job_pods)

@@ -1,33 +1,28 @@
 """A SequenceRun's worker: ask the engine what to do, do it, sleep until something changes.
 
-The run is read fresh from the API server on every turn (never from memory), its Shipyard
-and TaskExecutions come from kopf's indexes, and `decide_run` says what to do. This module
-only carries the decision out, in the order that keeps a crash harmless.
+Each turn starts from the newest copy of the run this process has (the watch's, or its own
+last write when the watch has not brought that back yet), takes its Shipyard from kopf's
+index and its current TaskExecution from the index or this process's last write of it, and
+lets `decide_run` say what to do. This module only carries the decision out, in the order
+that keeps a crash harmless.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
-
-import kopf
+from typing import Any
 
 from slipway import faults
 from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus
 from slipway.api.shipyard import ShipyardSpec
 from slipway.api.taskexecution import TaskExecutionStatus
-from slipway.constants import (
-    API_VERSION,
-    SEQUENCERUN_PLURAL,
-    SHIPYARD_PLURAL,
-    TASKEXECUTION_PLURAL,
-)
+from slipway.constants import SEQUENCERUN_PLURAL, SHIPYARD_PLURAL, TASKEXECUTION_PLURAL
 from slipway.engine.decisions import FinishExecution, RunDecision
+from slipway.engine.objects import build_event, build_execution, build_linked_run, involved
 from slipway.engine.responses import finish_execution as finished_patch
-from slipway.engine.runs import RunView, decide_run
-from slipway.handlers.wakeups import Wakeups
+from slipway.engine.runs import RunView, current_execution, decide_run
+from slipway.handlers.indexes import ExecutionIndex, ShipyardIndex, version_of
+from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Kube, Ref, newest
 
 Body = dict[str, Any]
@@ -48,51 +43,62 @@ def run_view(body: Body) -> RunView:
     )
 
 
-def executions_of(entries: Iterable[tuple[str, Body]]) -> dict[str, TaskExecutionStatus]:
-    """The run's TaskExecutions (from the index) as the engine wants them."""
-    return {name: TaskExecutionStatus.model_validate(status or {}) for name, status in entries}
-
-
 async def run_worker(
-    kube: Kube,
-    wakeups: Wakeups,
+    rt: Runtime,
     namespace: str,
     name: str,
-    live: Callable[[], Body | None],
-    shipyards: Any,
-    executions: Any,
-    logger: logging.Logger | kopf.ObjectLogger,
+    shipyards: ShipyardIndex,
+    executions: ExecutionIndex,
 ) -> None:
     """Drive one run until it is finished (cancelled when the object is deleted or the
-    operator stops).
-
-    `live()` is the run as its watch last delivered it; the worker's own last write is used
-    instead while the watch has not delivered it yet, so no turn reads the API."""
+    operator stops). No turn reads the run from the API."""
     key = (SEQUENCERUN_PLURAL, namespace, name)
-    wakeups.register(key)
-    written: Body | None = None
+    ref = Ref(SEQUENCERUN_PLURAL, namespace, name)
+    rt.wakeups.register(key)
     try:
         while True:
-            body = newest(live(), written)
+            body = newest(rt.supervisor.latest(key), rt.kube.written(ref))
             if body is None:
                 return
             view = run_view(body)
-            shipyard = await find_shipyard(kube, shipyards, namespace, view.spec.shipyard)
-            decision = decide_run(
-                view,
-                shipyard,
-                executions_of(executions.get((namespace, name), [])),
-                datetime.now(UTC),
-            )
-            written = await perform(kube, body, decision, logger) or written
+            shipyard = await find_shipyard(rt.kube, shipyards, namespace, view.spec.shipyard)
+            current = current_execution(view)
+            known = {}
+            if current is not None:
+                status = await execution_status(rt.kube, executions, view, current)
+                if status is not None:
+                    known[current] = status
+            decision = decide_run(view, shipyard, known, datetime.now(UTC))
+            await perform(rt, body, decision)
             if decision.finished:
                 return
-            await wakeups.sleep(key, decision.wake_at)
+            await rt.wakeups.sleep(key, decision.wake_at)
     finally:
-        wakeups.forget(key)
+        rt.wakeups.forget(key)
 
 
-async def find_shipyard(kube: Kube, index: Any, namespace: str, name: str) -> ShipyardSpec | None:
+async def execution_status(
+    kube: Kube, index: ExecutionIndex, run: RunView, name: str
+) -> TaskExecutionStatus | None:
+    """The status of the run's TaskExecution `name` (None: it does not exist): from this
+    process's last write of it when that is newer than the index, else from the index; a
+    finished one the index keeps no status of is read once from the API."""
+    entry = next((e for e in index.get((run.namespace, run.name), []) if e.name == name), None)
+    ref = Ref(TASKEXECUTION_PLURAL, run.namespace, name)
+    written = kube.written(ref)
+    if written is not None and (entry is None or version_of(written) >= entry.version):
+        return TaskExecutionStatus.model_validate(written.get("status") or {})
+    if entry is None:
+        return None
+    if entry.status is not None:
+        return TaskExecutionStatus.model_validate(entry.status)
+    body = await kube.get(ref)
+    return TaskExecutionStatus.model_validate(body.get("status") or {}) if body else None
+
+
+async def find_shipyard(
+    kube: Kube, index: ShipyardIndex, namespace: str, name: str
+) -> ShipyardSpec | None:
     """The run's Shipyard from kopf's index; when the index does not have it, from the API:
     Shipyards and runs arrive on separate watches, so a run applied together with its
     Shipyard can be seen first, and must not be judged Invalid for that."""
@@ -103,62 +109,25 @@ async def find_shipyard(kube: Kube, index: Any, namespace: str, name: str) -> Sh
     return ShipyardSpec.model_validate(body["spec"]) if body else None
 
 
-async def perform(
-    kube: Kube, body: Body, decision: RunDecision, logger: logging.Logger | kopf.ObjectLogger
-) -> Body | None:
-    """Carry out a run decision: children first, then the status that records them.
-    Returns the run as written (None when its status did not change)."""
+async def perform(rt: Runtime, body: Body, decision: RunDecision) -> None:
+    """Carry out a run decision: children first, then the status that records them, then
+    the Events (queued, never waited for)."""
     meta = body["metadata"]
-    namespace = meta["namespace"]
-    owner = {
-        "apiVersion": API_VERSION,
-        "kind": "SequenceRun",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    kube = rt.kube
     for new in decision.create_executions:
-        created = await kube.ensure_created(
-            TASKEXECUTION_PLURAL,
-            namespace,
-            {
-                "apiVersion": API_VERSION,
-                "kind": "TaskExecution",
-                "metadata": {"name": new.name, "labels": new.labels, "ownerReferences": [owner]},
-                "spec": new.spec.to_wire(),
-            },
-        )
-        logger.info("TaskExecution %s %s", new.name, "created" if created else "already existed")
+        await kube.ensure_created(TASKEXECUTION_PLURAL, namespace, build_execution(new, name, uid))
         faults.reach("after-execution-created")
     for run in decision.create_runs:
-        await kube.ensure_created(
-            SEQUENCERUN_PLURAL,
-            namespace,
-            {
-                "apiVersion": API_VERSION,
-                "kind": "SequenceRun",
-                "metadata": {
-                    "name": run.name,
-                    "labels": run.labels,
-                    "annotations": run.annotations,
-                },
-                "spec": run.spec.to_wire(),
-            },
-        )
-        logger.info("linked SequenceRun %s started", run.name)
+        await kube.ensure_created(SEQUENCERUN_PLURAL, namespace, build_linked_run(run))
     for finish in decision.finish_executions:
         await finish_execution(kube, namespace, finish)
-    written = None
     if decision.status is not None:
-        written = await kube.patch_status(
-            Ref(SEQUENCERUN_PLURAL, namespace, meta["name"]), decision.status
-        )
+        await kube.patch_status(Ref(SEQUENCERUN_PLURAL, namespace, name), decision.status)
+    now = datetime.now(UTC)
+    about = involved("SequenceRun", namespace, name, uid)
     for event in decision.events:
-        kopf.event(
-            cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
-        )
-    return written
+        rt.events.post(build_event(about, event, now))
 
 
 async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +12,13 @@ from pydantic import ValidationError
 from slipway.api.common import ConditionStatus
 from slipway.api.shipyard import ShipyardSpec, ShipyardStatus
 from slipway.engine.conditions import set_condition
+from slipway.engine.decisions import KubeEvent
+from slipway.engine.objects import build_event, involved
 from slipway.engine.shipyard import Problem, describe, validate_shipyard
+from slipway.kube.events import EventPoster
 
 
-def check(body: Any, patch: kopf.Patch) -> None:
+def check(body: Mapping[str, Any], patch: kopf.Patch, events: EventPoster) -> None:
     """Set `Ready` True, or False with the first problem's reason and every problem's
     message; a change of verdict is also posted as a Kubernetes Event."""
     try:
@@ -31,9 +35,9 @@ def check(body: Any, patch: kopf.Patch) -> None:
         status.conditions, "Ready", ready, reason, message, datetime.now(UTC)
     )
     if before is None or before.status != ready or before.message != message:
-        kopf.event(
-            body,
-            type="Warning" if problems else "Normal",
-            reason=reason if problems else "Ready",
-            message=message,
+        meta = body["metadata"]
+        event = KubeEvent(
+            "Warning" if problems else "Normal", reason if problems else "Ready", message
         )
+        about = involved("Shipyard", meta["namespace"], meta["name"], meta["uid"])
+        events.post(build_event(about, event, datetime.now(UTC)))

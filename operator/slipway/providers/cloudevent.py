@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
+from slipway.engine.retry import RetryPolicy
 from slipway.events import EventError, TaskResponse, parse_sync_response
 
 log = logging.getLogger(__name__)
@@ -35,24 +35,6 @@ class Delivery:
     status: int | None = None
     response: TaskResponse | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds of one delivery."""
-
-    attempts: int = 5
-    total: float = 60.0
-    base_delay: float = 0.5
-    max_delay: float = 10.0
-
-    def delay(self, retry: int, retry_after: float | None = None) -> float:
-        """Full-jitter exponential backoff; `Retry-After` (capped) when the server sent it."""
-        if retry_after is not None:
-            return min(retry_after, self.max_delay)
-        return random.uniform(
-            0, min(self.max_delay, self.base_delay * 2**retry)
-        )  # jitter, not crypto
 
 
 async def deliver(

@@ -8,10 +8,7 @@ message saying so, so a run never hangs on them.
 
 from __future__ import annotations
 
-import base64
 import logging
-
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from slipway import faults
 from slipway.api.common import Reason, parse_duration
@@ -19,7 +16,7 @@ from slipway.api.taskprovider import TaskProviderSpec
 from slipway.engine.decisions import Trigger
 from slipway.engine.executions import ResponseRejectedError
 from slipway.events import to_http
-from slipway.kube.client import Kube
+from slipway.kube.errors import KubeError
 from slipway.kube.tokens import ensure_callback_token
 from slipway.providers.cloudevent import deliver
 from slipway.providers.context import DispatchContext, ExecutionRef, build_triggered
@@ -42,8 +39,8 @@ async def trigger(
     fails with a message saying which ClusterRole to bind); other API errors do raise."""
     try:
         await _trigger(ctx, execution, provider, order)
-    except ApiException as error:
-        if error.status != 403:
+    except KubeError as error:
+        if not error.forbidden:
             raise
         await record_failure(
             ctx.kube,
@@ -82,12 +79,22 @@ async def _trigger(
     target = provider.cloud_event
     headers, body = to_http(event, target.mode.value)
     if target.headers_from is not None:
-        headers = {
-            **await _secret_headers(
-                ctx.kube, execution.namespace, target.headers_from.secret_ref.name
-            ),
-            **headers,
-        }
+        secret = target.headers_from.secret_ref.name
+        try:
+            headers = {**await ctx.kube.secret_headers(execution.namespace, secret), **headers}
+        except KubeError as error:
+            if error.forbidden:
+                raise
+            await record_failure(
+                ctx.kube,
+                execution.namespace,
+                execution.name,
+                provider=order.provider,
+                triggered_id=order.triggered_id,
+                reason=Reason.FAILED,
+                message=f"cannot read Secret {secret} (headersFrom): {error.message}",
+            )
+            return
     outcome = await deliver(
         ctx.session,
         target.url,
@@ -125,9 +132,3 @@ async def _trigger(
             await record_response(ctx.kube, execution.namespace, execution.name, outcome.response)
         except ResponseRejectedError as error:
             log.warning("%s: synchronous answer not applied: %s", execution.name, error.message)
-
-
-async def _secret_headers(kube: Kube, namespace: str, secret: str) -> dict[str, str]:
-    """Each key of the Secret becomes a header of the POST (e.g. `Authorization`)."""
-    found = await kube.core.read_namespaced_secret(secret, namespace)
-    return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}

@@ -19,29 +19,22 @@ compared with. The current execution is never its own history.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from slipway.api.common import Reason, Result
 from slipway.api.resources import SEQUENCE_RUN, TASK_EXECUTION
 from slipway.api.taskprovider import EvaluationProvider, TaskProviderSpec
 from slipway.constants import (
     ANNOTATION_INVALIDATED,
-    API_VERSION,
-    LABEL_SEQUENCE,
-    LABEL_SHIPYARD,
-    LABEL_STAGE,
-    LABEL_TASK,
     SEQUENCERUN_PLURAL,
     TASKEXECUTION_PLURAL,
 )
 from slipway.engine.data import triggered_data
-from slipway.engine.decisions import Trigger
+from slipway.engine.decisions import KubeEvent, Trigger
+from slipway.engine.objects import build_event, involved, label_selector, task_labels
 from slipway.engine.report import ObjectiveReport, Report, format_number
 from slipway.engine.scoring import (
     EarlierEvaluation,
@@ -51,6 +44,7 @@ from slipway.engine.scoring import (
     parse_history,
 )
 from slipway.kube.client import Body, Kube, Ref
+from slipway.kube.errors import KubeError
 from slipway.providers.context import DispatchContext, ExecutionRef
 from slipway.providers.responses import record_failure, record_finished
 from slipway.providers.sli.fetch import FetchPolicy
@@ -107,12 +101,14 @@ async def run_evaluation(
     if not recorded:
         log.info("%s: evaluation not recorded: the task moved on meanwhile", execution.name)
         return
-    involved = [_involved(TASK_EXECUTION.kind, execution.namespace, execution.name, execution.uid)]
+    about = [involved(TASK_EXECUTION.kind, execution.namespace, execution.name, execution.uid)]
     if run is not None:
         meta = run["metadata"]
-        involved.append(_involved(SEQUENCE_RUN.kind, meta["namespace"], meta["name"], meta["uid"]))
-    for target in involved:
-        await _post_event(ctx.kube, target, report.result, message)
+        about.append(involved(SEQUENCE_RUN.kind, meta["namespace"], meta["name"], meta["uid"]))
+    event = KubeEvent("Normal" if report.result == "pass" else "Warning", EVENT_REASON, message)
+    now = datetime.now(UTC)
+    for target in about:
+        await ctx.kube.post_event(build_event(target, event, now))
 
 
 class HistoryError(Exception):
@@ -141,7 +137,9 @@ async def _evaluate(
         )
     except WindowError as error:
         window = error
-    history = await read_history(kube, execution.namespace, execution.name, _labels(execution))
+    history = await read_history(
+        kube, execution.namespace, execution.name, task_labels(execution.spec)
+    )
     identity = {
         "SHIPYARD": spec.shipyard,
         "STAGE": spec.stage,
@@ -167,22 +165,12 @@ async def _evaluate(
     return evaluate(evaluation.slo, values, history), window, run
 
 
-def _labels(execution: ExecutionRef) -> dict[str, str]:
-    spec = execution.spec
-    return {
-        LABEL_SHIPYARD: spec.shipyard,
-        LABEL_STAGE: spec.stage,
-        LABEL_SEQUENCE: spec.sequence,
-        LABEL_TASK: spec.task.name,
-    }
-
-
 async def _read_run(kube: Kube, namespace: str, name: str) -> Body | None:
     """The run, or None when it is gone or cannot be read (the window then says so)."""
     try:
         return await kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name))
-    except ApiException as error:
-        log.warning("cannot read SequenceRun %s/%s: %s", namespace, name, error.reason)
+    except KubeError as error:
+        log.warning("cannot read SequenceRun %s/%s: %s", namespace, name, error)
         return None
 
 
@@ -202,10 +190,10 @@ async def read_history(
 ) -> list[EarlierEvaluation]:
     """The earlier evaluations of the same shipyard/stage/sequence/task (see the module's
     docstring). Raises HistoryError when they cannot be listed."""
-    selector = ",".join(f"{key}={value}" for key, value in labels.items())
+    selector = label_selector(labels)
     try:
         items = await kube.list(TASKEXECUTION_PLURAL, namespace, label_selector=selector)
-    except ApiException as error:
+    except KubeError as error:
         raise HistoryError(
             f"listing TaskExecutions failed: {error.status} {error.reason}"
         ) from None
@@ -268,14 +256,9 @@ async def _headers(
             continue
         name = ref.secret_ref.name
         try:
-            secret = await kube.core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
+            headers[name] = await kube.secret_headers(namespace, name)
+        except KubeError as error:
             headers[name] = SLIError(f"cannot read Secret {name}: {error.status} {error.reason}")
-            continue
-        headers[name] = {
-            key: base64.b64decode(value).decode("utf-8", "replace").strip()
-            for key, value in (secret.data or {}).items()
-        }
     return headers
 
 
@@ -334,37 +317,3 @@ async def _fail(kube: Kube, execution: ExecutionRef, order: Trigger, message: st
         reason=Reason.FAILED,
         message=message[:MAX_MESSAGE],
     )
-
-
-def _involved(kind: str, namespace: str, name: str, uid: str) -> dict[str, str]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": kind,
-        "namespace": namespace,
-        "name": name,
-        "uid": uid,
-    }
-
-
-async def _post_event(kube: Kube, involved: dict[str, str], result: str, message: str) -> None:
-    """A Kubernetes Event on `involved`; a failure to post it is logged, not raised (the
-    verdict is recorded in the status already)."""
-    now = format_time(datetime.now(UTC).replace(microsecond=0))
-    body: Any = {  # the client accepts a plain dict for its V1Event
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
-        "involvedObject": involved,
-        "reason": EVENT_REASON,
-        "message": message,
-        "type": "Normal" if result == "pass" else "Warning",
-        "source": {"component": "slipway"},
-        "reportingComponent": "slipway",
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-    try:
-        await kube.core.create_namespaced_event(involved["namespace"], body)
-    except ApiException as error:
-        log.warning("cannot post an Event on %s: %s", involved["name"], error.reason)

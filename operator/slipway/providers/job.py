@@ -23,14 +23,22 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from slipway.api.common import Reason, Result, parse_duration
 from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.api.taskprovider import ProviderKind, TaskProviderSpec
 from slipway.constants import LABEL_TASK, TASKEXECUTION_PLURAL
 from slipway.engine.decisions import Trigger
 from slipway.engine.executions import ResponseRejectedError
+from slipway.engine.job_manifest import (
+    ANNOTATION_EXECUTION,
+    ANNOTATION_PROVIDER,
+    ANNOTATION_TRIGGERED_ID,
+    build_job,
+    job_annotations,
+    job_labels,
+    job_name,
+)
+from slipway.engine.objects import callback_secret_name
 from slipway.engine.patches import status_patch
 from slipway.events import (
     SLIPWAYTOKEN,
@@ -40,17 +48,9 @@ from slipway.events import (
 )
 from slipway.events import callback_url as make_callback_url
 from slipway.kube.client import Kube, Ref
-from slipway.kube.tokens import TOKEN_KEY, callback_secret_name, ensure_callback_token
+from slipway.kube.errors import KubeError
+from slipway.kube.tokens import TOKEN_KEY, ensure_callback_token
 from slipway.providers.context import build_triggered
-from slipway.providers.job_manifest import (
-    ANNOTATION_EXECUTION,
-    ANNOTATION_PROVIDER,
-    ANNOTATION_TRIGGERED_ID,
-    build_job,
-    job_annotations,
-    job_labels,
-    job_name,
-)
 from slipway.providers.job_outcome import JobOutcome, job_ended, job_outcome, pods_done
 from slipway.providers.responses import record_failure, record_response
 
@@ -77,7 +77,7 @@ async def start_job(
     Idempotent: the Job's name comes from the execution, provider and attempt, so a trigger
     sent again (after an operator restart) finds the Job it created before. A template the
     API server refuses, or a Job of that name left by an earlier execution of the same name,
-    finishes the provider with `fail` and the reason. Other API errors raise ApiException.
+    finishes the provider with `fail` and the reason. Other API errors raise KubeError.
     """
     if provider.job is None:
         raise ValueError(f"TaskProvider {order.provider} is not a job provider")
@@ -104,16 +104,17 @@ async def start_job(
             token_key=TOKEN_KEY,
             timeout_seconds=timeout,
         )
-        # A dict body is serialised as it is (the stubs name only the V1Job model).
-        await kube.batch.create_namespaced_job(namespace, body)  # type: ignore[arg-type]
+        await kube.create_job(namespace, body)
     except ValueError as error:
         await _fail(ctx, execution, order, f"TaskProvider {order.provider}: {error}")
         return
-    except ApiException as error:
-        if error.status in (400, 422):
-            await _fail(ctx, execution, order, f"the API server refused Job {name}: {_why(error)}")
+    except KubeError as error:
+        if error.invalid:
+            await _fail(
+                ctx, execution, order, f"the API server refused Job {name}: {error.message}"
+            )
             return
-        if error.status != 409:
+        if not error.conflict:
             raise
         owner = await _job_owner_uid(kube, namespace, name)
         if owner not in (None, execution.uid):
@@ -173,24 +174,11 @@ async def _fail(ctx: DispatchContext, execution: ExecutionRef, order: Trigger, w
 
 async def _job_owner_uid(kube: Kube, namespace: str, name: str) -> str | None:
     """The uid of the TaskExecution owning Job `name` (None: no such Job or no owner)."""
-    try:
-        job = await kube.batch.read_namespaced_job(name, namespace)
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    for ref in job.metadata.owner_references or []:
-        if ref.kind == "TaskExecution" and ref.controller:
-            return str(ref.uid)
+    job = await kube.read_job(namespace, name)
+    for ref in ((job or {}).get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == "TaskExecution" and ref.get("controller"):
+            return str(ref.get("uid"))
     return None
-
-
-def _why(error: ApiException) -> str:
-    """The API server's message from an error response."""
-    try:
-        return str(json.loads(error.body or b"").get("message") or error.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(error.reason)
 
 
 # ---------------------------------------------------------------------------- delete
@@ -217,18 +205,13 @@ async def delete_running_job(kube: Kube, namespace: str, name: str) -> bool:
     """Delete Job `name` and its Pods unless it is being deleted or its work is over (the
     Job finished, or all its Pods terminated and the Job controller has yet to say so). True
     when a deletion was requested now."""
-    try:
-        found = await kube.batch.read_namespaced_job(name, namespace)
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    job: dict[str, Any] = kube.api.sanitize_for_serialization(found)
+    job = await kube.read_job(namespace, name)
+    if job is None:
+        return False
     if job_ended(job) or (job.get("metadata") or {}).get("deletionTimestamp"):
         return False
     uid = (job.get("metadata") or {}).get("uid")
-    listed = await kube.core.list_namespaced_pod(namespace, label_selector=f"{JOB_UID_LABEL}={uid}")
-    pods: list[dict[str, Any]] = kube.api.sanitize_for_serialization(listed).get("items", [])
+    pods = await kube.list_pods(namespace, f"{JOB_UID_LABEL}={uid}")
     if pods_done(pods):
         return False
     return await delete_job(kube, namespace, name)
@@ -236,12 +219,8 @@ async def delete_running_job(kube: Kube, namespace: str, name: str) -> bool:
 
 async def delete_job(kube: Kube, namespace: str, name: str) -> bool:
     """Delete Job `name` with its Pods (404 is fine). True when a deletion was requested."""
-    try:
-        await kube.batch.delete_namespaced_job(name, namespace, propagation_policy=PROPAGATION)
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
+    if not await kube.delete_job(namespace, name, PROPAGATION):
+        return False
     log.info("deleted Job %s/%s", namespace, name)
     return True
 
@@ -268,7 +247,7 @@ class JobWatch:
     ) -> JobOutcome | None:
         """Record the outcome of `job` (a Job dict; `pods`: its Pods) if it changed. A Job
         `deleted` before it finished fails its provider. Returns the outcome (None: not a Job
-        of Slipway's). Raises ApiException on API errors other than a refused response."""
+        of Slipway's). Raises KubeError on API errors other than a refused response."""
         meta = job.get("metadata") or {}
         annotations = meta.get("annotations") or {}
         execution = annotations.get(ANNOTATION_EXECUTION)

@@ -10,34 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from slipway.engine.retry import RetryPolicy
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
-class FetchPolicy:
-    """Bounds of one fetch."""
+class FetchPolicy(RetryPolicy):
+    """Bounds of one fetch: the retry policy, with fewer attempts and less time than a
+    delivery's, plus a per-request timeout and a size limit."""
 
+    attempts: int = 3
+    total: float = 30.0
     timeout: float = 10.0
     """Seconds one request may take, from connecting to the last byte."""
-    attempts: int = 3
-    """Requests at most (1 + retries)."""
-    total: float = 30.0
-    """Seconds all attempts and the waits between them may take together."""
-    base_delay: float = 0.5
-    """The first retry waits up to this long; each further one up to twice as long."""
     max_bytes: int = 4 * 1024 * 1024
     """The largest body read."""
-
-    def delay(self, retry: int) -> float:
-        """How long to wait before retry number `retry` (0 for the first): full jitter."""
-        return random.uniform(0, self.base_delay * 2**retry)  # jitter, not crypto
 
 
 class FetchError(Exception):

@@ -17,15 +17,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from slipway.api.taskexecution import TaskExecutionSpec
-from slipway.constants import (
-    API_VERSION,
-    GROUP,
-    LABEL_RUN,
-    LABEL_SEQUENCE,
-    LABEL_SHIPYARD,
-    LABEL_STAGE,
-    LABEL_TASK,
-)
+from slipway.constants import GROUP
+from slipway.engine.objects import execution_labels, owner_reference
 
 #: On a Job and its Pods: which TaskExecution, provider and `.triggered` event they serve
 #: (annotations, not labels: names may be longer than a label value allows).
@@ -63,14 +56,8 @@ def job_name(execution: str, provider: str, attempt: int) -> str:
 
 
 def job_labels(spec: TaskExecutionSpec) -> dict[str, str]:
-    """Labels of a Job and its Pods: the run's shipyard, stage, sequence, task and run."""
-    return {
-        LABEL_SHIPYARD: spec.shipyard,
-        LABEL_STAGE: spec.stage,
-        LABEL_SEQUENCE: spec.sequence,
-        LABEL_TASK: spec.task.name,
-        LABEL_RUN: spec.run,
-    }
+    """Labels of a Job and its Pods: those of its execution (`objects.execution_labels`)."""
+    return execution_labels(spec)
 
 
 def job_annotations(
@@ -146,16 +133,7 @@ def build_job(
             "name": name,
             "labels": dict(labels),
             "annotations": dict(annotations),
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "TaskExecution",
-                    "name": execution,
-                    "uid": execution_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference("TaskExecution", execution, execution_uid)],
         },
         "spec": job_spec,
     }

@@ -1,0 +1,57 @@
+"""What kopf's indexes hold, typed: the workers read them instead of listing the API.
+
+kopf keeps an index from its watch of each kind (rebuilt from the initial listing after a
+restart, before any handler runs). Entries are kept small: everything finished is stored,
+so an index holds only what a worker of something still running needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+Body = dict[str, Any]
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ExecutionEntry:
+    """One TaskExecution in the index of its run: its name, `resourceVersion` and phase,
+    and its status while it runs. A finished execution's status is not kept (that would
+    hold every finished execution in memory forever): the run's worker takes it from the
+    execution's last write in this process (`handlers/fresh.py`), else reads it once."""
+
+    name: str
+    version: int
+    finished: bool
+    status: Body | None
+
+
+ShipyardIndex = kopf.Index[Key, dict[str, Any]]
+ProviderIndex = kopf.Index[Key, tuple[str, dict[str, Any]]]
+ExecutionIndex = kopf.Index[Key, ExecutionEntry]
+JobIndex = kopf.Index[Key, dict[str, Any]]
+PodIndex = kopf.Index[Key, dict[str, Any]]
+
+
+def running(status: Mapping[str, Any] | None) -> bool:
+    """Whether a run or execution with this status is still under way."""
+    return (status or {}).get("phase") != "Finished"
+
+
+def version_of(body: Mapping[str, Any]) -> int:
+    """`metadata.resourceVersion` as an integer (etcd revisions; 0 when not one)."""
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def execution_entry(name: str, body: Mapping[str, Any]) -> ExecutionEntry:
+    """The index entry of a TaskExecution."""
+    status = dict(body.get("status") or {})
+    done = not running(status)
+    return ExecutionEntry(name, version_of(body), done, None if done else status)

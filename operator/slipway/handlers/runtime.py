@@ -1,0 +1,44 @@
+"""What every handler shares in one process, made once at start-up (kopf's `memo`).
+
+kopf hands each handler the object passed as `memo` to `kopf.operator` (a shallow copy per
+watched object, so every field here is shared by all of them). Typed here, so a handler names
+`memo: Runtime` and mypy checks every use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slipway.handlers.supervisor import Supervisor
+from slipway.handlers.wakeups import Wakeups
+from slipway.kube.client import Kube
+from slipway.kube.events import EventPoster
+from slipway.providers.context import DispatchContext
+from slipway.providers.job import JobWatch
+from slipway.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """The process's shared objects."""
+
+    settings: Settings
+    kube: Kube
+    wakeups: Wakeups
+    dispatch: DispatchContext
+    supervisor: Supervisor
+    job_watch: JobWatch
+    events: EventPoster
+
+    @classmethod
+    def create(cls, settings: Settings, dispatch: DispatchContext, wakeups: Wakeups) -> Runtime:
+        kube = dispatch.kube
+        return cls(
+            settings=settings,
+            kube=kube,
+            wakeups=wakeups,
+            dispatch=dispatch,
+            supervisor=Supervisor(),
+            job_watch=JobWatch(kube),
+            events=EventPoster(kube),
+        )
