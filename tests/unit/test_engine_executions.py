@@ -175,7 +175,7 @@ def test_first_decision_triggers_every_provider_in_name_order() -> None:
     ]
     assert decision.triggers == [Trigger("a", 1, tid("a", 1)), Trigger("b", 1, tid("b", 1))]
     assert condition(view) == ("Unknown", "Running")
-    assert [e.reason for e in decision.events] == ["TaskTriggered"]
+    assert decision.events == []  # a trigger is in the status; Events tell what went wrong
     assert decision.wake_at == T0 + DEFAULT_START_TIMEOUT
     assert decision.cleanup == []
     assert not decision.finished
@@ -469,7 +469,8 @@ def test_task_finishes_with_the_worst_result_when_all_finished(
     assert condition(view) == (succeeded, reason.value)
     assert decision.finished
     assert decision.cleanup == []
-    assert decision.events[-1].reason == "TaskFinished"
+    finished_events = [e for e in decision.events if e.reason == "TaskFinished"]
+    assert finished_events == ([] if succeeded == "True" else [decision.events[-1]])
 
 
 def test_output_is_the_providers_outputs_merged_in_name_order() -> None:

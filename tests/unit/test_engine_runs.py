@@ -147,8 +147,8 @@ def test_start_writes_the_status_and_creates_the_first_execution() -> None:
     assert status.sequence == SHIPYARD.sequence("dev", "one")
     assert status.data == {"n": 1}
     assert status.current_task == "fetch"
-    assert [(t.name, t.index, t.execution, t.phase) for t in status.tasks] == [
-        ("fetch", 0, "run-1-0-fetch", Phase.PENDING)
+    assert [(t.name, t.index, t.execution, t.phase, t.started_at) for t in status.tasks] == [
+        ("fetch", 0, "run-1-0-fetch", Phase.STARTED, T0)
     ]
     [condition] = status.conditions
     assert (condition.type, condition.status, condition.reason) == (
@@ -156,7 +156,7 @@ def test_start_writes_the_status_and_creates_the_first_execution() -> None:
         "Unknown",
         "Running",
     )
-    assert [e.reason for e in decision.events] == ["RunStarted", "TaskTriggered"]
+    assert [e.reason for e in decision.events] == ["RunStarted"]
     assert not decision.finished
     assert decision.create_runs == []
     assert decision.finish_executions == []
@@ -297,17 +297,13 @@ def test_running_execution_changes_nothing() -> None:
     assert decide_run(run, SHIPYARD, {"run-1-0-fetch": TaskExecutionStatus()}, T1) == RunDecision()
 
 
-def test_started_execution_is_mirrored_once() -> None:
-    """When the execution starts, the task record becomes Started with its start time; then idle."""
+def test_a_running_execution_writes_nothing_to_the_run() -> None:
+    """While the task runs the run is idle: its record says Started since it was reached
+    (one run write per task); the execution's start time is copied when it finishes."""
     run = started_run()
+    assert run.status.tasks[0].phase == Phase.STARTED
     executions = {"run-1-0-fetch": TaskExecutionStatus(phase=Phase.STARTED, started_at=T1)}
-    decision = decide_run(run, SHIPYARD, executions, T2)
-    assert decision.status is not None
-    record = decision.status["tasks"][0]
-    assert (record["phase"], record["startedAt"]) == ("Started", "2024-05-01T12:01:00Z")
-    assert decision.create_executions == []
-    assert decision.events == []
-    assert decide_run(applied(run, decision), SHIPYARD, executions, T3) == RunDecision()
+    assert decide_run(run, SHIPYARD, executions, T2) == RunDecision()
 
 
 def test_task_finished_pass_records_it_and_reaches_the_next_with_merged_data() -> None:
@@ -327,7 +323,7 @@ def test_task_finished_pass_records_it_and_reaches_the_next_with_merged_data() -
     assert (second.name, second.index, second.phase, second.execution) == (
         "check",
         1,
-        Phase.PENDING,
+        Phase.STARTED,
         "run-1-1-check",
     )
     assert status.data == {"n": 1, "found": {"a": 1}}
@@ -339,7 +335,7 @@ def test_task_finished_pass_records_it_and_reaches_the_next_with_merged_data() -
         {"n": 1, "found": {"a": 1}},
         "check",
     )
-    assert [e.reason for e in decision.events] == ["TaskFinished", "TaskTriggered"]
+    assert decision.events == []  # each task's steps are in the status, not in Events
     assert not decision.finished
 
 
@@ -357,9 +353,7 @@ def test_warning_continues() -> None:
     decision = decide_run(run, SHIPYARD, {"run-1-0-fetch": finished(Result.WARNING)}, T2)
     assert [n.name for n in decision.create_executions] == ["run-1-1-check"]
     assert not decision.finished
-    assert decision.events[0] == KubeEvent(
-        "Normal", "TaskFinished", "task fetch (1/3) finished: warning (Completed)"
-    )
+    assert decision.events == []
 
 
 FAILS: list[tuple[str, TaskExecutionStatus, Reason, str]] = [

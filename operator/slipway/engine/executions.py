@@ -69,8 +69,9 @@ DEFAULT_START_TIMEOUT = timedelta(minutes=10)
 PENDING = "Pending"
 RUNNING = "Running"
 RETRYING = "Retrying"
-#: Kubernetes Event reasons posted on an execution.
-EVENT_TRIGGERED = "TaskTriggered"
+#: Kubernetes Event reasons posted on an execution: only what went wrong (a person reads
+#: Events in `kubectl describe`; the status tells every step already, and an Event is one
+#: more API write).
 EVENT_WAITING = WAITING_FOR_PROVIDER
 EVENT_TIMED_OUT = "ProviderTimedOut"
 EVENT_RETRYING = "TaskRetrying"
@@ -247,11 +248,6 @@ def _start_attempt(
     names = ", ".join(p.name for p in chosen)
     label = _attempt_label(execution, attempt)
     _condition(new, ConditionStatus.UNKNOWN, RUNNING, f"{label}: waiting for {names}", now)
-    decision.events.append(
-        KubeEvent(
-            "Normal", EVENT_TRIGGERED, f"{label}: triggered {execution.spec.task.name} for {names}"
-        )
-    )
     if ignored:
         decision.events.append(
             KubeEvent(
@@ -355,6 +351,7 @@ def _finish(
     ok = succeeded(result)
     if decision is not None:
         decision.finished = True
+    if decision is not None and not ok:
         decision.events.append(
             KubeEvent(
                 "Normal" if ok else "Warning",

@@ -31,10 +31,9 @@ from slipway.engine.results import as_result, succeeded, worst
 
 #: Condition reason while a run is under way.
 RUNNING = "Running"
-#: Kubernetes Event reasons posted on a run.
+#: Kubernetes Event reasons posted on a run: its start and its end (a failed task is told by
+#: the run's end and by its execution's own Warning); each task's steps are in the status.
 EVENT_RUN_STARTED = "RunStarted"
-EVENT_TASK_TRIGGERED = "TaskTriggered"
-EVENT_TASK_FINISHED = "TaskFinished"
 EVENT_RUN_FINISHED = "RunFinished"
 #: Task reasons a run takes over when that task fails (any other failure is `Failed`).
 _PASSED_ON = (Reason.TIMED_OUT, Reason.NO_PROVIDER, Reason.ABORTED)
@@ -173,13 +172,10 @@ def _advance(
         decision.create_executions.append(_new_execution(run, new, record.index))
         return decision
     if not finished:
-        if execution.phase == Phase.STARTED and record.phase == Phase.PENDING:
-            record.phase = Phase.STARTED
-            record.started_at = execution.started_at or now
-            decision.status = status_patch(run.status, new)
+        # Nothing to write while the task runs: its record says Started since it was
+        # reached, and the execution's own status tells its steps. One run write per task.
         return decision
     _record(new, record, execution, now)
-    decision.events.append(_task_event(record, len(sequence.tasks)))
     if record.result == Result.FAIL:
         reason = record.reason if record.reason in _PASSED_ON else Reason.FAILED
         message = f"task {record.name} failed: {record.message or 'no message'}"
@@ -200,7 +196,9 @@ def _reach_task(
     assert new.sequence is not None
     task = new.sequence.tasks[index]
     name = execution_name(run.name, index, task.name)
-    new.tasks.append(TaskRecord(name=task.name, index=index, execution=name))
+    new.tasks.append(
+        TaskRecord(name=task.name, index=index, execution=name, phase=Phase.STARTED, started_at=now)
+    )
     new.current_task = task.name
     position = f"{index + 1}/{len(new.sequence.tasks)}"
     message = f"running task {task.name} ({position})"
@@ -208,9 +206,6 @@ def _reach_task(
         new.conditions, SUCCEEDED, ConditionStatus.UNKNOWN, RUNNING, message, now
     )
     decision.create_executions.append(_new_execution(run, new, index))
-    decision.events.append(
-        KubeEvent("Normal", EVENT_TASK_TRIGGERED, f"task {task.name} ({position}): {name}")
-    )
 
 
 def _new_execution(run: RunView, new: SequenceRunStatus, index: int) -> NewExecution:
@@ -290,16 +285,6 @@ def _finish(
     )
     decision.finished = True
     return decision
-
-
-def _task_event(record: TaskRecord, total: int) -> KubeEvent:
-    result = as_result(record.result)
-    text = f"task {record.name} ({record.index + 1}/{total}) finished: {result.value}"
-    if record.reason is not None:
-        text += f" ({record.reason.value})"
-    if record.message:
-        text += f": {record.message}"
-    return KubeEvent("Normal" if succeeded(result) else "Warning", EVENT_TASK_FINISHED, text)
 
 
 def _aborted(record: TaskRecord | None) -> str:
