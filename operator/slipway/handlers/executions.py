@@ -13,15 +13,22 @@ trigger and sending it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from slipway import faults
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
-from slipway.constants import TASKEXECUTION_PLURAL
+from slipway.constants import SEQUENCERUN_PLURAL, TASKEXECUTION_PLURAL
 from slipway.engine.decisions import ExecutionDecision, Trigger
-from slipway.engine.executions import ExecutionView, ProviderView, decide_execution, serves
+from slipway.engine.executions import (
+    ExecutionView,
+    ProviderView,
+    ResponseRejectedError,
+    decide_execution,
+    serves,
+)
 from slipway.engine.objects import build_event, involved
 from slipway.engine.responses import pending_triggers
 from slipway.events import task_triggered_id
@@ -29,10 +36,12 @@ from slipway.handlers.indexes import ProviderIndex
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Ref, newest
 from slipway.providers.context import DispatchContext, ExecutionRef
-from slipway.providers.dispatch import trigger
+from slipway.providers.dispatch import Answer, trigger
 from slipway.providers.job import delete_jobs
 
 Body = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 def execution_view(body: Body) -> ExecutionView:
@@ -62,18 +71,27 @@ async def execution_worker(
     rt: Runtime, namespace: str, name: str, providers_index: ProviderIndex
 ) -> None:
     """Drive one execution until it is finished (cancelled when the object is deleted or the
-    operator stops)."""
+    operator stops).
+
+    What the deliveries of a turn bring back (a synchronous tool's answer, a delivery note)
+    is recorded by the next turn's write, at once and together with what follows from it:
+    a synchronous tool's task finishes in the same write that records its answer, and the
+    run's worker is woken directly, not by the watch."""
     ctx = rt.dispatch
     ref = Ref(TASKEXECUTION_PLURAL, namespace, name)
     key = (TASKEXECUTION_PLURAL, namespace, name)
     rt.wakeups.register(key)
     first_turn = True
+    answers: list[Answer] = []
     try:
         while True:
             seen: dict[str, Any] = {}
 
-            def change(body: Body, seen: dict[str, Any] = seen) -> Body | None:
-                view = execution_view(body)
+            def change(
+                body: Body, seen: dict[str, Any] = seen, answers: list[Answer] = answers
+            ) -> Body | None:
+                status, recorded = _with_answers(name, body.get("status") or {}, answers)
+                view = execution_view({**body, "status": status})
                 decision = decide_execution(
                     view,
                     providers_for(view, providers_index),
@@ -81,7 +99,7 @@ async def execution_worker(
                     lambda provider, attempt: task_triggered_id(namespace, name, provider, attempt),
                 )
                 seen.update(body=body, view=view, decision=decision)
-                return decision.status
+                return {**recorded, **(decision.status or {})} or None
 
             known = newest(rt.supervisor.latest(key), rt.kube.written(ref))
             if known is None:
@@ -98,7 +116,7 @@ async def execution_worker(
                 first_turn = False
             if orders:
                 faults.reach("before-delivery")
-            await _send(ctx, seen["body"], view, orders, providers_index)
+            answers = await _send(ctx, seen["body"], view, orders, providers_index)
             if decision.cleanup:  # Jobs of providers the engine ended: abort, timeout, retry
                 uid = seen["body"]["metadata"]["uid"]
                 execution = ExecutionRef(view.namespace, view.name, uid, view.spec)
@@ -109,10 +127,28 @@ async def execution_worker(
                 for event in decision.events:
                     rt.events.post(build_event(about, event, now))
             if decision.finished:
+                rt.wakeups.wake((SEQUENCERUN_PLURAL, namespace, view.spec.run))
                 return
-            await rt.wakeups.sleep(key, decision.wake_at)
+            if not answers:
+                await rt.wakeups.sleep(key, decision.wake_at)
     finally:
         rt.wakeups.forget(key)
+
+
+def _with_answers(name: str, status: Body, answers: list[Answer]) -> tuple[Body, Body]:
+    """`status` with `answers` applied, and the patch that records them. An answer that no
+    longer applies (the task or its provider finished meanwhile) is left out."""
+    status = dict(status)
+    recorded: Body = {}
+    for answer in answers:
+        try:
+            patch = answer.patch(TaskExecutionStatus.model_validate(status))
+        except ResponseRejectedError as error:
+            log.warning("%s: synchronous answer not applied: %s", name, error.message)
+            continue
+        status.update(patch)
+        recorded.update(patch)
+    return status, recorded
 
 
 async def _send(
@@ -121,11 +157,13 @@ async def _send(
     view: ExecutionView,
     orders: list[Trigger],
     index: ProviderIndex,
-) -> None:
+) -> list[Answer]:
+    """Send `orders`; what came back, for the next write."""
     if not orders:
-        return
+        return []
     by_name = {p.name: p.spec for p in providers_for(view, index)}
     ref = ExecutionRef(view.namespace, view.name, body["metadata"]["uid"], view.spec)
-    await asyncio.gather(
+    answers = await asyncio.gather(
         *(trigger(ctx, ref, by_name[o.provider], o) for o in orders if o.provider in by_name)
     )
+    return [answer for answer in answers if answer is not None]

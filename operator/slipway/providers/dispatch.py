@@ -1,7 +1,10 @@
 """Carry out an engine `Trigger`: send `<task>.triggered` to one provider of an execution.
 
 A cloudEvent provider gets the event POSTed (structured or binary); its synchronous answer,
-or the delivery's failure, is recorded at once. Job and evaluation providers are carried out
+or how the delivery went, is handed back to the execution's worker as an `Answer`, which
+records it in its next status write together with what follows from it (the task may finish
+in that same write: no extra write, no wait for the watch). A failed delivery is recorded
+at once. Job and evaluation providers are carried out
 by their own modules once they exist; until then such a provider finishes `fail` with a
 message saying so, so a run never hangs on them.
 """
@@ -9,22 +12,43 @@ message saying so, so a run never hangs on them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from slipway import faults
 from slipway.api.common import Reason, parse_duration
+from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
-from slipway.engine.decisions import Trigger
-from slipway.engine.executions import ResponseRejectedError
-from slipway.events import to_http
+from slipway.engine.decisions import Patch, Trigger
+from slipway.engine.responses import note_delivery
+from slipway.events import TaskResponse, to_http
 from slipway.kube.errors import KubeError
 from slipway.kube.tokens import ensure_callback_token
 from slipway.providers.cloudevent import deliver
 from slipway.providers.context import DispatchContext, ExecutionRef, build_triggered
 from slipway.providers.evaluation import run_evaluation
 from slipway.providers.job import start_job
-from slipway.providers.responses import record_delivery, record_failure, record_response
+from slipway.providers.responses import record_failure, response_patch
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a delivery brought back, for the worker's next write: a tool's synchronous
+    `response`, or (an asynchronous tool) a `note` on how its delivery went."""
+
+    triggered_id: str
+    response: TaskResponse | None = None
+    note: str | None = None
+
+    def patch(self, status: TaskExecutionStatus) -> Patch:
+        """The status patch recording it (`{}`: nothing to change). Raises
+        ResponseRejectedError when a response no longer applies."""
+        if self.response is not None:
+            return response_patch(status, self.response)
+        if self.note is not None:
+            return note_delivery(status, triggered_id=self.triggered_id, note=self.note)
+        return {}
 
 
 async def trigger(
@@ -32,13 +56,14 @@ async def trigger(
     execution: ExecutionRef,
     provider: TaskProviderSpec,
     order: Trigger,
-) -> None:
-    """Send the trigger; record a synchronous answer or a failure in the execution's status.
-    Never raises for a tool's misbehaviour (that is the tool's `fail`), nor for a refusal
-    by the API server (403: the operator lacks a right in this namespace — that provider
-    fails with a message saying which ClusterRole to bind); other API errors do raise."""
+) -> Answer | None:
+    """Send the trigger; a failure is recorded in the execution's status, a synchronous
+    answer or a delivery note is returned for the caller to record. Never raises for a
+    tool's misbehaviour (that is the tool's `fail`), nor for a refusal by the API server
+    (403: the operator lacks a right in this namespace — that provider fails with a message
+    saying which ClusterRole to bind); other API errors do raise."""
     try:
-        await _trigger(ctx, execution, provider, order)
+        return await _trigger(ctx, execution, provider, order)
     except KubeError as error:
         if not error.forbidden:
             raise
@@ -55,6 +80,7 @@ async def trigger(
                 f"slipway-namespace to the operator's ServiceAccount there (docs/install.md)"
             ),
         )
+        return None
 
 
 async def _trigger(
@@ -62,13 +88,13 @@ async def _trigger(
     execution: ExecutionRef,
     provider: TaskProviderSpec,
     order: Trigger,
-) -> None:
+) -> Answer | None:
     if provider.evaluation is not None:  # the built-in quality gate, carried out in-process
         await run_evaluation(ctx, execution, provider, order)
-        return
+        return None
     if provider.job is not None:  # a container: one Job per attempt, followed by its watch
         await start_job(ctx, execution, provider, order)
-        return
+        return None
     if provider.cloud_event is None:  # the schema requires one of the three kinds
         raise ValueError(f"TaskProvider {order.provider} names no kind")
     spec = execution.spec
@@ -94,7 +120,7 @@ async def _trigger(
                 reason=Reason.FAILED,
                 message=f"cannot read Secret {secret} (headersFrom): {error.message}",
             )
-            return
+            return None
     outcome = await deliver(
         ctx.session,
         target.url,
@@ -118,17 +144,8 @@ async def _trigger(
             message=f"delivery of {spec.task.name}.triggered failed after "
             f"{outcome.tries} tries: {outcome.error}",
         )
-    elif outcome.response is None:  # an asynchronous tool: it will call back
+        return None
+    if outcome.response is None:  # an asynchronous tool: it will call back
         tries = "1 try" if outcome.tries == 1 else f"{outcome.tries} tries"
-        await record_delivery(
-            ctx.kube,
-            execution.namespace,
-            execution.name,
-            triggered_id=order.triggered_id,
-            note=f"HTTP {outcome.status} after {tries}",
-        )
-    else:
-        try:
-            await record_response(ctx.kube, execution.namespace, execution.name, outcome.response)
-        except ResponseRejectedError as error:
-            log.warning("%s: synchronous answer not applied: %s", execution.name, error.message)
+        return Answer(order.triggered_id, note=f"HTTP {outcome.status} after {tries}")
+    return Answer(order.triggered_id, response=outcome.response)

@@ -7,14 +7,15 @@ execution's own handler writes the same status.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from slipway.api.common import Reason, Result
 from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.constants import TASKEXECUTION_PLURAL
+from slipway.engine.decisions import Patch
 from slipway.engine.executions import ResponseRejectedError, apply_response, fail_provider
-from slipway.engine.responses import note_delivery
 from slipway.events import TaskResponse
 from slipway.kube.client import Kube, Ref
 
@@ -23,42 +24,45 @@ def _status(body: dict[str, Any]) -> TaskExecutionStatus:
     return TaskExecutionStatus.model_validate(body.get("status") or {})
 
 
+def response_patch(
+    status: TaskExecutionStatus, response: TaskResponse, at: datetime | None = None
+) -> Patch:
+    """The status patch of a tool's `.started`/`.status.changed`/`.finished` (see
+    `engine.responses.apply_response`, which raises ResponseRejectedError)."""
+    return apply_response(
+        status,
+        triggered_id=response.triggered_id,
+        phase=response.phase,
+        result=Result(response.result) if response.result else None,
+        message=_message(response),
+        output=response.output,
+        at=at or response.time or datetime.now(UTC),
+    )
+
+
 async def record_response(
-    kube: Kube, namespace: str, execution: str, response: TaskResponse
-) -> None:
-    """Apply a tool's `.started`/`.status.changed`/`.finished` to the execution. Raises
-    ResponseRejectedError (404: no such execution or triggered id; 409: already finished)."""
+    kube: Kube,
+    namespace: str,
+    execution: str,
+    response: TaskResponse,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any] | None:
+    """Apply a tool's `.started`/`.status.changed`/`.finished` to the execution. `check`,
+    given the execution as read, may refuse by raising (the caller's own error). Raises
+    ResponseRejectedError (404: no such execution or triggered id; 409: already finished).
+    Returns the execution as written (None: nothing changed)."""
     ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
-    triggered_id = response.triggered_id
     at = response.time or datetime.now(UTC)
 
     def change(body: dict[str, Any]) -> dict[str, Any] | None:
-        patch = apply_response(
-            _status(body),
-            triggered_id=triggered_id,
-            phase=response.phase,
-            result=Result(response.result) if response.result else None,
-            message=_message(response),
-            output=response.output,
-            at=at,
-        )
-        return patch or None
+        if check is not None:
+            check(body)
+        return response_patch(_status(body), response, at) or None
 
     updated = await kube.update_status(ref, change)
     if updated is None and await kube.get(ref) is None:
         raise ResponseRejectedError(404, f"TaskExecution {namespace}/{execution} does not exist")
-
-
-async def record_delivery(
-    kube: Kube, namespace: str, execution: str, *, triggered_id: str, note: str
-) -> None:
-    """Note in the provider's entry how its `.triggered` delivery went."""
-    ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
-
-    def change(body: dict[str, Any]) -> dict[str, Any] | None:
-        return note_delivery(_status(body), triggered_id=triggered_id, note=note) or None
-
-    await kube.update_status(ref, change)
+    return updated
 
 
 async def record_failure(
