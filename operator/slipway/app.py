@@ -14,7 +14,8 @@ from slipway.gateway.auth import KubernetesAuthorizer
 from slipway.gateway.server import Gateway, build_app
 from slipway.handlers.runtime import Runtime
 from slipway.handlers.wakeups import Wakeups
-from slipway.kube.client import Kube, connect
+from slipway.kube.client import Kube, connect, default_namespace
+from slipway.kube.tokens import signing_key
 from slipway.providers.context import DispatchContext
 from slipway.settings import Settings
 
@@ -31,12 +32,14 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
 
     faults.arm(settings.fault_point)
     kube = Kube(await connect())
+    key = await _callback_key(kube, settings)
     wakeups = Wakeups()
     session = aiohttp.ClientSession()
     dispatch = DispatchContext(
         kube=kube,
         session=session,
         gateway_url=settings.gateway_url,
+        key=key,
         prefix=settings.event_type_prefix,
     )
     runtime = Runtime.create(settings, dispatch, wakeups)
@@ -44,6 +47,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         kube=kube,
         authorizer=KubernetesAuthorizer(kube),
         wake=wakeups.wake,
+        key=key,
         prefix=settings.event_type_prefix,
     )
     runner = web.AppRunner(build_app(gateway), access_log=None)
@@ -75,3 +79,11 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         await runner.cleanup()
         await session.close()
         await kube.close()
+
+
+async def _callback_key(kube: Kube, settings: Settings) -> bytes:
+    """The key that signs callback tokens: the setting, else the operator's Secret."""
+    if settings.callback_key:
+        return settings.callback_key.encode()
+    namespace = settings.namespace or default_namespace()
+    return await signing_key(kube, namespace, settings.callback_key_secret)

@@ -43,6 +43,20 @@ class Settings(BaseModel):
         default="",
         description="Optional prefix put in front of every event type, e.g. `dev.slipway.`.",
     )
+    callback_key: str | None = Field(
+        default=None,
+        description=(
+            "The key that signs tools' callback tokens; unset: a random key kept in Secret "
+            "`callback_key_secret` (created once, shared by every replica)."
+        ),
+    )
+    callback_key_secret: str = Field(
+        default="slipway-callback-key",
+        description=(
+            "The Secret holding the callback key: in `namespace` when set, else in the "
+            "operator's own namespace (its pod's; out of a cluster, the kubeconfig context's)."
+        ),
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
         description="Where the local control plane keeps binaries and state (never the repo).",

@@ -61,11 +61,17 @@ def test_base_renders_the_whole_install() -> None:
             ("ClusterRole", "slipway-operator"),
             ("ClusterRole", "slipway-namespace"),
             ("ClusterRoleBinding", "slipway-operator"),
+            ("Role", "slipway-callback-key"),
+            ("RoleBinding", "slipway-callback-key"),
             ("Deployment", "slipway"),
             ("Service", "slipway"),
         ]
     )
-    namespaced = [o for o in objects if o["kind"] in ("ServiceAccount", "Deployment", "Service")]
+    namespaced = [
+        o
+        for o in objects
+        if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service")
+    ]
     assert {o["metadata"]["namespace"] for o in namespaced} == {"slipway-system"}
 
 
@@ -163,7 +169,16 @@ def test_rbac_has_no_wildcards_and_no_secrets_cluster_wide() -> None:
         ("jobs",): ("create", "delete"),
     }
     bindings = [o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")]
-    assert [b["roleRef"]["name"] for b in bindings] == ["slipway-operator"]
+    assert sorted(b["roleRef"]["name"] for b in bindings) == [
+        "slipway-callback-key",
+        "slipway-operator",
+    ]
+    # The only Secret right in the operator's own namespace: the callback key's.
+    [key_role] = [o for o in objects if o["kind"] == "Role"]
+    assert key_role["metadata"]["namespace"] == "slipway-system"
+    assert [(r["resources"], r["verbs"]) for r in key_role["rules"]] == [
+        (["secrets"], ["get", "create"])
+    ]
 
 
 @pytest.mark.parametrize("name", RBAC_FILES)

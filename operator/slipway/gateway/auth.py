@@ -8,13 +8,12 @@ there is no user store here. Answers are cached for a short time so a burst of r
 from one client costs one review.
 
 Tool responses carry the callback token their `.triggered` event brought, which is valid
-for that one TaskExecution only (checked by the caller).
+for that one TaskExecution only (`engine/tokens.py`, checked by `gateway/server.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 
@@ -39,11 +38,6 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(401, "the Authorization header must be `Bearer <token>`")
     return token.strip()
-
-
-def same_secret(given: str, expected: str) -> bool:
-    """Constant-time comparison of two secrets."""
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from slipway.constants import (
 )
 from slipway.engine.executions import ResponseRejectedError
 from slipway.engine.objects import build_run
+from slipway.engine.tokens import check_callback_token
 from slipway.events import (
     MAX_EVENT_SIZE,
     EventError,
@@ -42,9 +44,8 @@ from slipway.events import (
     parse_http,
     parse_triggered_id,
 )
-from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token, same_secret
+from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
 from slipway.kube.client import Kube, Ref
-from slipway.kube.tokens import read_callback_token
 from slipway.providers.responses import record_response
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Gateway:
     kube: Kube
     authorizer: KubernetesAuthorizer
     wake: Any  # Callable[[tuple[str, str, str]], None]
+    key: bytes
     prefix: str = ""
     max_event_size: int = MAX_EVENT_SIZE
     #: Set once kopf watches: until then /readyz answers 503 (the gateway already serves).
@@ -188,12 +190,21 @@ class Routes:
             )
         execution = parts.execution
         token = bearer_token(request.headers.get("Authorization"))
-        expected = await read_callback_token(self.g.kube, namespace, execution)
-        if expected is None:
-            raise ResponseRejectedError(404, f"TaskExecution {execution} does not exist")
-        if not same_secret(token, expected):
-            raise AuthError(403, f"the token is not the callback token of {execution}")
-        await record_response(self.g.kube, namespace, execution, response)
+
+        def check(body: dict[str, Any]) -> None:
+            meta = body["metadata"]
+            why = check_callback_token(
+                self.g.key,
+                token,
+                namespace=namespace,
+                execution=execution,
+                uid=meta["uid"],
+                now=datetime.now(UTC),
+            )
+            if why is not None:
+                raise AuthError(403, why)
+
+        await record_response(self.g.kube, namespace, execution, response, check=check)
         self.g.wake((TASKEXECUTION_PLURAL, namespace, execution))
         return web.json_response(
             {"namespace": namespace, "execution": execution, "accepted": response.phase},

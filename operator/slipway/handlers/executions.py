@@ -119,7 +119,7 @@ async def execution_worker(
             answers = await _send(ctx, seen["body"], view, orders, providers_index)
             if decision.cleanup:  # Jobs of providers the engine ended: abort, timeout, retry
                 uid = seen["body"]["metadata"]["uid"]
-                execution = ExecutionRef(view.namespace, view.name, uid, view.spec)
+                execution = ExecutionRef(view.namespace, view.name, uid, view.created, view.spec)
                 await delete_jobs(ctx, execution, decision.cleanup, view.status)
             if decision.events:
                 now = datetime.now(UTC)
@@ -162,7 +162,8 @@ async def _send(
     if not orders:
         return []
     by_name = {p.name: p.spec for p in providers_for(view, index)}
-    ref = ExecutionRef(view.namespace, view.name, body["metadata"]["uid"], view.spec)
+    uid = body["metadata"]["uid"]
+    ref = ExecutionRef(view.namespace, view.name, uid, view.created, view.spec)
     answers = await asyncio.gather(
         *(trigger(ctx, ref, by_name[o.provider], o) for o in orders if o.provider in by_name)
     )

@@ -10,6 +10,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from slipway.api.taskexecution import TaskExecutionSpec
 from slipway.engine.decisions import Trigger
+from slipway.engine.tokens import sign_callback_token
 from slipway.events import RunScope, build_task_triggered, callback_url
 from slipway.kube.client import Kube
 
@@ -17,11 +18,12 @@ from slipway.kube.client import Kube
 @dataclass(frozen=True)
 class DispatchContext:
     """What every trigger needs from the process: the API client, one HTTP session, where
-    tools call back, and the event type prefix."""
+    tools call back, the key that signs their callback tokens, and the event type prefix."""
 
     kube: Kube
     session: aiohttp.ClientSession
     gateway_url: str
+    key: bytes
     prefix: str = ""
 
 
@@ -32,14 +34,19 @@ class ExecutionRef:
     namespace: str
     name: str
     uid: str
+    created: datetime
     spec: TaskExecutionSpec
 
+    def token(self, key: bytes) -> str:
+        """The execution's callback token (`engine/tokens.py`)."""
+        return sign_callback_token(
+            key, namespace=self.namespace, execution=self.name, uid=self.uid, created=self.created
+        )
 
-def build_triggered(
-    ctx: DispatchContext, execution: ExecutionRef, order: Trigger, token: str
-) -> CloudEvent:
+
+def build_triggered(ctx: DispatchContext, execution: ExecutionRef, order: Trigger) -> CloudEvent:
     """`<task>.triggered` for one provider of `execution` (see `events.build_task_triggered`
-    for its data), with the callback URL and `token` tools answer with."""
+    for its data), with the callback URL and the token tools answer with."""
     spec = execution.spec
     scope = RunScope(
         namespace=execution.namespace,
@@ -58,6 +65,6 @@ def build_triggered(
         data=spec.input,
         properties=spec.task.properties,
         callback_url=callback_url(ctx.gateway_url, execution.namespace),
-        callback_token=token,
+        callback_token=execution.token(ctx.key),
         prefix=ctx.prefix,
     )

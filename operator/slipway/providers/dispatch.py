@@ -22,7 +22,6 @@ from slipway.engine.decisions import Patch, Trigger
 from slipway.engine.responses import note_delivery
 from slipway.events import TaskResponse, to_http
 from slipway.kube.errors import KubeError
-from slipway.kube.tokens import ensure_callback_token
 from slipway.providers.cloudevent import deliver
 from slipway.providers.context import DispatchContext, ExecutionRef, build_triggered
 from slipway.providers.evaluation import run_evaluation
@@ -98,10 +97,7 @@ async def _trigger(
     if provider.cloud_event is None:  # the schema requires one of the three kinds
         raise ValueError(f"TaskProvider {order.provider} names no kind")
     spec = execution.spec
-    token = await ensure_callback_token(
-        ctx.kube, execution.namespace, execution.name, execution.uid, spec.run
-    )
-    event = build_triggered(ctx, execution, order, token)
+    event = build_triggered(ctx, execution, order)
     target = provider.cloud_event
     headers, body = to_http(event, target.mode.value)
     if target.headers_from is not None:

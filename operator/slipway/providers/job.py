@@ -49,7 +49,7 @@ from slipway.events import (
 from slipway.events import callback_url as make_callback_url
 from slipway.kube.client import Kube, Ref
 from slipway.kube.errors import KubeError
-from slipway.kube.tokens import TOKEN_KEY, ensure_callback_token
+from slipway.kube.tokens import TOKEN_KEY, ensure_job_token
 from slipway.providers.context import build_triggered
 from slipway.providers.job_outcome import JobOutcome, job_ended, job_outcome, pods_done
 from slipway.providers.responses import record_failure, record_response
@@ -83,11 +83,12 @@ async def start_job(
         raise ValueError(f"TaskProvider {order.provider} is not a job provider")
     kube, namespace, spec = ctx.kube, execution.namespace, execution.spec
     name = job_name(execution.name, order.provider, order.attempt)
-    token = await ensure_callback_token(kube, namespace, execution.name, execution.uid, spec.run)
+    token = execution.token(ctx.key)
+    await ensure_job_token(kube, namespace, execution.name, execution.uid, spec.run, token)
     timeout = (
         math.ceil(parse_duration(spec.task.timeout).total_seconds()) if spec.task.timeout else None
     )
-    event = triggered_event_json(ctx, execution, order, token)
+    event = triggered_event_json(ctx, execution, order)
     try:
         body = build_job(
             provider.job.template,
@@ -129,13 +130,11 @@ async def start_job(
     await record_job_name(kube, namespace, execution.name, order.triggered_id, name)
 
 
-def triggered_event_json(
-    ctx: DispatchContext, execution: ExecutionRef, order: Trigger, token: str
-) -> str:
+def triggered_event_json(ctx: DispatchContext, execution: ExecutionRef, order: Trigger) -> str:
     """The `.triggered` event for the container's `SLIPWAY_EVENT`, as structured JSON, without
     its `slipwaytoken` attribute: the Job's spec is readable by anyone who may read Jobs, so
     the token reaches the container from its Secret only (`SLIPWAY_CALLBACK_TOKEN`)."""
-    event = build_triggered(ctx, execution, order, token)
+    event = build_triggered(ctx, execution, order)
     structured = json.loads(to_json(event))
     structured.pop(SLIPWAYTOKEN, None)
     return json.dumps(structured, separators=(",", ":"))
