@@ -53,8 +53,8 @@ demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked 
 demo-capabilities: binaries  ## the seed's two capabilities with real tools: a phone number, three photos
 	$(BIN)/python tasks/demo/capabilities.py
 
-bench: binaries  ## figures (not assertions): run throughput, latency, operator memory
-	$(BIN)/python bench/bench_runs.py
+bench: binaries  ## figures (not assertions): hops, writes and CPU per task, memory; ARGS="--stored 10000"
+	$(BIN)/python bench/bench_runs.py $(ARGS)
 
 cluster: binaries  ## start (or reuse) the local control plane
 	$(BIN)/slipway dev cluster up

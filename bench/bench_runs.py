@@ -1,17 +1,30 @@
-"""`make bench`: how fast runs go and what the operator costs, on the local control plane.
+"""`make bench`: what a task costs the operator, side by side with a plain client.
 
 Starts (or reuses) the local control plane, one operator process and the synchronous example
-tool, then, for each of `--rounds` rounds, creates `--runs` SequenceRuns of a 3-task sequence
-at once and waits for all of them. Prints per round: wall time, runs per second, the median
-and 95th percentile of a run's duration (created → finished, from its status), the median
-hop (a tool's `.finished` sent → the next `.triggered` received), and the operator's resident
-memory (now and peak). Figures, not assertions: the machine's noise is reported as the
-spread across rounds; quote medians.
+tool, and prints, in one run, for 3-task runs with one cloudEvent provider each:
+
+- hop p50/p99 with 1 run in flight (`--solo` runs one after another) and with `--runs` runs
+  in flight (created at once); a hop is a tool's `.finished` sent -> the next `.triggered`
+  received (paired per run by event id);
+- the operator's throughput (tasks/s) in the second round, and a plain async client making
+  the minimal writes of the same runs against the same API server (create the run; per task:
+  create the TaskExecution, write its status triggered, write it finished, write the run's
+  status: 4 per task) — the ratio is the operator's share of what the API server allows;
+- API write requests per task, from the API server's audit log (every create, patch, update
+  and delete in the bench's namespace not made by kubectl or a controller);
+- operator CPU ms per task and resident memory;
+- with `--stored N`: N finished runs (each with 3 finished TaskExecutions) created directly
+  through the API in their own namespace (kept between bench runs), then an operator started
+  on that namespace: time until it is ready, and its memory once it is idle.
+
+Figures, not assertions: the machine is shared; quote medians and ratios, not single runs.
+Extra arguments come through `make bench ARGS="--stored 10000"`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -19,14 +32,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tasks" / "demo"))
 
 from harness import (  # noqa: E402  (a sibling folder's module, after the path is set)
+    READY,
+    SLIPWAY,
     free_port,
     fresh_namespace,
     kubectl,
@@ -37,14 +56,21 @@ from harness import (  # noqa: E402  (a sibling folder's module, after the path 
 from run_demo import hops  # noqa: E402
 
 NAMESPACE = "slipway-bench"
+BASELINE_NAMESPACE = "slipway-bench-baseline"
+STORED_NAMESPACE = "slipway-bench-stored"
+GROUP, VERSION = "slipway.dev", "v1alpha1"
+TASKS = 3
+MERGE = "application/merge-patch+json"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
-def rss_kib(pid: int) -> tuple[int, int]:
-    """(current, peak) resident memory of `pid` in KiB."""
+# ----------------------------------------------------------------------------- measuring
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of `pid` in MiB."""
     fields = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def cpu_seconds(pid: int) -> float:
@@ -53,24 +79,325 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def stamp(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
 
 
+def hop_figure(hops: list[float]) -> str:
+    if not hops:
+        return "no hops measured"
+    p50, p99 = statistics.median(hops) * 1000, percentile(hops, 0.99) * 1000
+    return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(hops)} hops)"
+
+
+def audit_log() -> Path:
+    """The local control plane's audit log (one JSON line per write request)."""
+    cache = Path(os.environ.get("SLIPWAY_CACHE_DIR", Path.home() / ".cache" / "slipway"))
+    return cache / "cluster" / "logs" / "audit.log"
+
+
+def audit_offset() -> int:
+    path = audit_log()
+    return path.stat().st_size if path.exists() else 0
+
+
+def operator_writes(since: int, namespace: str) -> dict[str, int]:
+    """Write requests in `namespace` logged after byte `since`, by `<verb> <resource>`, made
+    by neither kubectl nor a controller of the control plane."""
+    counts: dict[str, int] = {}
+    path = audit_log()
+    if not path.exists():
+        return counts
+    with path.open("rb") as file:
+        file.seek(since)
+        for line in file:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            ref = entry.get("objectRef") or {}
+            if entry.get("stage") != "ResponseComplete" or ref.get("namespace") != namespace:
+                continue
+            if entry.get("verb") not in WRITE_VERBS:
+                continue
+            agent = str(entry.get("userAgent", ""))
+            user = str((entry.get("user") or {}).get("username", ""))
+            if agent.startswith("kubectl") or user.startswith("system:"):
+                continue
+            what = ref.get("resource", "?") + (
+                "/" + ref["subresource"] if ref.get("subresource") else ""
+            )
+            key = f"{entry['verb']} {what}"
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def wait_idle(pid: int, quiet: float = 0.02, window: float = 1.0, timeout: float = 120) -> None:
+    """Until `pid` used less than `quiet` CPU seconds per second over `window` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(window)  # a measuring window, not a wait for a condition
+        if cpu_seconds(pid) - before < quiet * window:
+            return
+
+
+# ----------------------------------------------------------------------------- objects
+def shipyard_and_providers(tool_url: str) -> list[dict[str, Any]]:
+    tasks = [{"name": f"t{i}"} for i in range(TASKS)]
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Shipyard",
+            "metadata": {"name": "bench"},
+            "spec": {"stages": [{"name": "dev", "sequences": [{"name": "seq", "tasks": tasks}]}]},
+        }
+    ]
+    objects += [
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "TaskProvider",
+            "metadata": {"name": t["name"]},
+            "spec": {"task": t["name"], "cloudEvent": {"url": tool_url}},
+        }
+        for t in tasks
+    ]
+    return objects
+
+
+def run_object(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SequenceRun",
+        "metadata": {"name": name, **({"labels": labels} if labels else {})},
+        "spec": {
+            "shipyard": "bench",
+            "stage": "dev",
+            "sequence": "seq",
+            "data": {"number": "+44 20 7946 0958"},
+        },
+    }
+
+
+def execution_object(run: str, uid: str, index: int) -> dict[str, Any]:
+    task = f"t{index}"
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TaskExecution",
+        "metadata": {
+            "name": f"{run}-{index}-{task}",
+            "labels": {"slipway.dev/run": run, "slipway.dev/task": task},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "SequenceRun",
+                    "name": run,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "run": run,
+            "index": index,
+            "shipyard": "bench",
+            "stage": "dev",
+            "sequence": "seq",
+            "task": {"name": task},
+            "context": uid,
+            "input": {"number": "+44 20 7946 0958"},
+        },
+    }
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def execution_status(run: str, index: int, finished: bool) -> dict[str, Any]:
+    provider = {
+        "name": f"t{index}",
+        "kind": "cloudEvent",
+        "attempt": 1,
+        "triggeredId": f"ns/{run}-{index}-t{index}/t{index}/1",
+        "triggeredAt": now(),
+        "phase": "Finished" if finished else "Pending",
+    }
+    status: dict[str, Any] = {"phase": "Started", "attempts": 1, "startedAt": now()}
+    if finished:
+        provider.update(result="pass", finishedAt=now())
+        status.update(
+            phase="Finished",
+            result="pass",
+            reason="Completed",
+            message="done",
+            finishedAt=now(),
+            output={"checknumber": {"valid": True, "country": "GB"}},
+        )
+    status["providers"] = [provider]
+    return status
+
+
+def run_status(run: str, uid: str, done: int) -> dict[str, Any]:
+    records = [
+        {
+            "name": f"t{i}",
+            "index": i,
+            "execution": f"{run}-{i}-t{i}",
+            "phase": "Finished" if i < done else "Started",
+            **({"result": "pass", "finishedAt": now()} if i < done else {}),
+        }
+        for i in range(min(done + 1, TASKS))
+    ]
+    status: dict[str, Any] = {
+        "phase": "Finished" if done == TASKS else "Started",
+        "context": uid,
+        "startedAt": now(),
+        "tasks": records,
+        "data": {"number": "+44 20 7946 0958", "checknumber": {"valid": True}},
+    }
+    if done == TASKS:
+        status.update(result="pass", reason="Completed", message="done", finishedAt=now())
+    return status
+
+
+# ----------------------------------------------------------------------------- API client
+async def api() -> tuple[client.ApiClient, client.CustomObjectsApi]:
+    api_client = await config.new_client_from_config()
+    return api_client, client.CustomObjectsApi(api_client)
+
+
+async def create(custom: Any, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = await custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, plural, body
+    )
+    return result
+
+
+async def patch_status(
+    custom: Any, namespace: str, plural: str, name: str, status: dict[str, Any]
+) -> None:
+    await custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status}, _content_type=MERGE
+    )
+
+
+async def baseline(runs: int) -> float:
+    """Tasks per second of a plain client making the minimal writes of `runs` 3-task runs,
+    all in flight at once (no operator watches its namespace)."""
+    api_client, custom = await api()
+
+    async def one(name: str) -> None:
+        run = await create(custom, BASELINE_NAMESPACE, "sequenceruns", run_object(name))
+        uid = run["metadata"]["uid"]
+        for index in range(TASKS):
+            execution = execution_object(name, uid, index)
+            await create(custom, BASELINE_NAMESPACE, "taskexecutions", execution)
+            ename = execution["metadata"]["name"]
+            for finished in (False, True):
+                status = execution_status(name, index, finished)
+                await patch_status(custom, BASELINE_NAMESPACE, "taskexecutions", ename, status)
+            await patch_status(
+                custom, BASELINE_NAMESPACE, "sequenceruns", name, run_status(name, uid, index + 1)
+            )
+
+    try:
+        prefix = uuid.uuid4().hex[:6]
+        started = time.monotonic()
+        await asyncio.gather(*(one(f"b{prefix}-{i}") for i in range(runs)))
+        return runs * TASKS / (time.monotonic() - started)
+    finally:
+        await api_client.close()
+
+
+async def store_finished_runs(count: int) -> tuple[int, float]:
+    """Make `count` finished runs (3 finished TaskExecutions each) exist in the stored
+    namespace; returns (how many were created now, seconds it took)."""
+    api_client, custom = await api()
+    try:
+        listed = await custom.list_namespaced_custom_object(
+            GROUP, VERSION, STORED_NAMESPACE, "sequenceruns", limit=1
+        )
+        have = len(listed.get("items", [])) + int(
+            (listed.get("metadata") or {}).get("remainingItemCount") or 0
+        )
+        missing = max(0, count - have)
+        started = time.monotonic()
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(have, have + missing):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                name = f"stored-{queue.get_nowait()}"
+                try:
+                    run = await create(custom, STORED_NAMESPACE, "sequenceruns", run_object(name))
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+                    continue
+                uid = run["metadata"]["uid"]
+                await patch_status(
+                    custom, STORED_NAMESPACE, "sequenceruns", name, run_status(name, uid, TASKS)
+                )
+                for index in range(TASKS):
+                    execution = execution_object(name, uid, index)
+                    await create(custom, STORED_NAMESPACE, "taskexecutions", execution)
+                    await patch_status(
+                        custom,
+                        STORED_NAMESPACE,
+                        "taskexecutions",
+                        execution["metadata"]["name"],
+                        execution_status(name, index, True),
+                    )
+
+        await asyncio.gather(*(worker() for _ in range(32)))
+        return missing, time.monotonic() - started
+    finally:
+        await api_client.close()
+
+
+# ----------------------------------------------------------------------------- rounds
+def create_runs(names: list[str]) -> None:
+    kubectl(
+        "create",
+        "-n",
+        NAMESPACE,
+        "-f",
+        "-",
+        stdin=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": [run_object(n) for n in names]}
+        ),
+    )
+
+
+def finished_runs(names: list[str]) -> Callable[[], list[dict[str, Any]] | None]:
+    def check() -> list[dict[str, Any]] | None:
+        items = json.loads(kubectl("get", "sequenceruns", "-n", NAMESPACE, "-o", "json"))["items"]
+        mine = [r for r in items if r["metadata"]["name"] in names]
+        done = [r for r in mine if (r.get("status") or {}).get("phase") == "Finished"]
+        return done if len(done) == len(names) else None
+
+    return check
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=100, help="runs in flight at once")
+    parser.add_argument("--solo", type=int, default=10, help="runs one at a time")
+    parser.add_argument(
+        "--stored", type=int, default=0, help="finished runs stored for the memory/ready figures"
+    )
     args = parser.parse_args()
 
     fresh_namespace(NAMESPACE)
-
+    kubectl("delete", "namespace", BASELINE_NAMESPACE, "--ignore-not-found", "--wait=true")
+    kubectl("create", "namespace", BASELINE_NAMESPACE)
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     log = work / "tools.jsonl"
     tool_port = free_port()
@@ -87,112 +414,158 @@ def main() -> int:
         ]
     )
     children = [tool]
+    figures: dict[str, str] = {}
     try:
         operator, _ = start_operator(NAMESPACE, work)
         children.append(operator)
-        tasks = [{"name": f"t{i}"} for i in range(3)]
-        objects = [
-            {
-                "apiVersion": "slipway.dev/v1alpha1",
-                "kind": "Shipyard",
-                "metadata": {"name": "bench"},
-                "spec": {
-                    "stages": [{"name": "dev", "sequences": [{"name": "seq", "tasks": tasks}]}]
-                },
-            }
-        ]
-        objects += [
-            {
-                "apiVersion": "slipway.dev/v1alpha1",
-                "kind": "TaskProvider",
-                "metadata": {"name": t["name"]},
-                "spec": {
-                    "task": t["name"],
-                    "cloudEvent": {"url": f"http://127.0.0.1:{tool_port}/"},
-                },
-            }
-            for t in tasks
-        ]
-        kubectl(
-            "apply",
-            "-n",
-            NAMESPACE,
-            "-f",
-            "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+        objects = shipyard_and_providers(f"http://127.0.0.1:{tool_port}/")
+        for namespace in (NAMESPACE, BASELINE_NAMESPACE):
+            kubectl(
+                "apply",
+                "-n",
+                namespace,
+                "-f",
+                "-",
+                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+            )
+        figures["operator RSS idle"] = f"{rss_mib(operator.pid)[0]:.0f} MiB"
+
+        # 1 run in flight: one after another.
+        log.write_text("")
+        for i in range(args.solo):
+            names = [f"solo-{i}"]
+            create_runs(names)
+            wait(finished_runs(names), 120, f"solo run {i}")
+        solo = hops(log)
+        figures["hop, 1 run in flight"] = hop_figure(solo)
+
+        # N runs in flight: created at once.
+        log.write_text("")
+        names = [f"many-{i}" for i in range(args.runs)]
+        since = audit_offset()
+        cpu_before = cpu_seconds(operator.pid)
+        started = time.monotonic()
+        create_runs(names)
+        done = wait(finished_runs(names), 900, f"{args.runs} runs")
+        wall = time.monotonic() - started
+        cpu = cpu_seconds(operator.pid) - cpu_before
+        many = hops(log)
+        tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
+        failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
+        writes = operator_writes(since, NAMESPACE)
+        throughput = tasks_run / wall
+        figures[f"hop, {args.runs} runs in flight"] = hop_figure(many)
+        figures["operator throughput"] = (
+            f"{throughput:.1f} tasks/s ({tasks_run} tasks, {wall:.1f} s)"
         )
-        idle_rss = rss_kib(operator.pid)[0]
-        print(f"operator idle RSS: {idle_rss / 1024:.1f} MiB")
-        print(
-            f"{'round':>5} {'runs':>5} {'wall s':>7} {'runs/s':>7} {'p50 run s':>9} "
-            f"{'p95 run s':>9} {'p50 hop ms':>10} {'CPU ms/task':>11} {'RSS MiB':>8} "
-            f"{'peak MiB':>8}"
+        figures["operator CPU per task"] = f"{cpu * 1000 / max(tasks_run, 1):.1f} ms"
+        total = sum(writes.values())
+        figures["API writes per task"] = (
+            f"{total / max(tasks_run, 1):.2f} ("
+            + ", ".join(f"{k}: {v / max(tasks_run, 1):.2f}" for k, v in sorted(writes.items()))
+            + ")"
         )
-        for round_ in range(args.rounds):
-            log.write_text("")
-            names = [f"r{round_}-{i}" for i in range(args.runs)]
-            runs = [
-                {
-                    "apiVersion": "slipway.dev/v1alpha1",
-                    "kind": "SequenceRun",
-                    "metadata": {"name": n},
-                    "spec": {
-                        "shipyard": "bench",
-                        "stage": "dev",
-                        "sequence": "seq",
-                        "data": {"number": "+44 20 7946 0958"},
-                    },
-                }
-                for n in names
-            ]
-            started = time.monotonic()
-            cpu_before = cpu_seconds(operator.pid)
+        now_rss, peak = rss_mib(operator.pid)
+        figures["operator RSS after the rounds"] = f"{now_rss:.0f} MiB (peak {peak:.0f} MiB)"
+        if failed:
+            figures["runs not passing"] = ", ".join(failed[:10])
+
+        base = asyncio.run(baseline(args.runs))
+        figures["plain client, minimal writes (4/task)"] = f"{base:.1f} tasks/s"
+        figures["operator / plain client"] = f"{100 * throughput / base:.0f} %"
+        stop([operator])
+        children.remove(operator)
+
+        if args.stored:
+            kubectl("create", "namespace", STORED_NAMESPACE, check=False)
+            made, took = asyncio.run(store_finished_runs(args.stored))
+            figures[f"stored {args.stored} finished runs"] = (
+                f"{made} created now in {took:.0f} s" if made else "already there"
+            )
+            kubectl(
+                "apply",
+                "-n",
+                STORED_NAMESPACE,
+                "-f",
+                "-",
+                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+            )
+            # Ready = a run created just before the start has its first task triggered: the
+            # initial listing of everything stored is behind it.
+            probe = f"probe-{uuid.uuid4().hex[:8]}"
             kubectl(
                 "create",
                 "-n",
-                NAMESPACE,
+                STORED_NAMESPACE,
                 "-f",
                 "-",
-                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": runs}),
+                stdin=json.dumps(run_object(probe)),
             )
-
-            def all_finished(names: list[str] = names) -> list[dict[str, Any]] | None:
-                items = json.loads(kubectl("get", "sequenceruns", "-n", NAMESPACE, "-o", "json"))[
-                    "items"
-                ]
-                mine = [r for r in items if r["metadata"]["name"] in names]
-                done = [r for r in mine if (r.get("status") or {}).get("phase") == "Finished"]
-                return done if len(done) == len(names) else None
-
-            done = wait(all_finished, 600, f"round {round_}")
-            wall = time.monotonic() - started
-            durations = [
-                (
-                    stamp(r["status"]["finishedAt"]) - stamp(r["metadata"]["creationTimestamp"])
-                ).total_seconds()
-                for r in done
-            ]
-            failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
-            measured = hops(log)
-            now, peak = rss_kib(operator.pid)
-            tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
-            cpu_ms_per_task = (cpu_seconds(operator.pid) - cpu_before) * 1000 / max(tasks_run, 1)
-            print(
-                f"{round_:>5} {len(names):>5} {wall:>7.2f} {len(names) / wall:>7.2f} "
-                f"{statistics.median(durations):>9.2f} {percentile(durations, 0.95):>9.2f} "
-                f"{statistics.median(measured) * 1000 if measured else float('nan'):>10.0f} "
-                f"{cpu_ms_per_task:>11.0f} {now / 1024:>8.1f} {peak / 1024:>8.1f}"
+            stored_operator, said_ready, started = start_timed(STORED_NAMESPACE, work)
+            children.append(stored_operator)
+            first = wait(lambda: received_at(log, probe), 600, "the probe run's first task")
+            ready = first - started
+            wait_idle(stored_operator.pid)
+            stored_rss, stored_peak = rss_mib(stored_operator.pid)
+            figures[f"ready after start, {args.stored} runs stored"] = (
+                f"{ready:.1f} s to trigger a new run's first task (kopf ready flag: "
+                f"{said_ready:.1f} s)"
             )
-            if failed:
-                print(f"      runs not passing: {failed}")
-        print(
-            f"machine: {os.cpu_count()} cores; hop = a tool's .finished sent -> the next "
-            ".triggered received (paired per run by event id)"
-        )
-        return 0
+            figures[f"operator RSS, {args.stored} runs stored"] = (
+                f"{stored_rss:.0f} MiB (peak {stored_peak:.0f} MiB)"
+            )
     finally:
         stop(children)
         kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
+        kubectl(
+            "delete",
+            "namespace",
+            BASELINE_NAMESPACE,
+            "--ignore-not-found",
+            "--wait=false",
+            check=False,
+        )
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    print(
+        f"machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        "a shared machine: quote medians of several runs"
+    )
+    return 0
+
+
+def received_at(log: Path, run: str) -> float | None:
+    """When the tool received the first `.triggered` of run `run` (Unix time), if it did."""
+    for line in log.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry["what"] == "received" and f"/{run}-0-" in str(entry.get("id")):
+                return float(entry["t"])
+    return None
+
+
+def start_timed(namespace: str, work: Path) -> tuple[subprocess.Popen[bytes], float, float]:
+    """An operator on `namespace`, the seconds from its start until it said it is ready
+    (kopf's ready flag: start-up handlers done, not the initial listing), and its start
+    (Unix time)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLIPWAY_NAMESPACE": namespace,
+        "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+        "SLIPWAY_GATEWAY_URL": f"http://127.0.0.1:{port}",
+    }
+    log = work / f"operator-{namespace}.log"
+    started = time.monotonic()
+    wall_start = time.time()
+    with log.open("wb") as out:
+        process = subprocess.Popen([*SLIPWAY, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    wait(lambda: READY in log.read_bytes() or process.poll() is not None, 600, "the operator start")
+    ready = time.monotonic() - started
+    if process.poll() is not None:
+        raise SystemExit(f"the operator exited:\n{log.read_text()}")
+    return process, ready, wall_start
 
 
 if __name__ == "__main__":
