@@ -55,3 +55,12 @@ def execution_entry(name: str, body: Mapping[str, Any]) -> ExecutionEntry:
     status = dict(body.get("status") or {})
     done = not running(status)
     return ExecutionEntry(name, version_of(body), done, None if done else status)
+
+
+def finished_with_jobs(status: Mapping[str, Any] | None) -> bool:
+    """Whether a TaskExecution with this status finished and had a job provider (whose Job
+    may still run): the only finished executions the Job clean-up looks at."""
+    if running(status):
+        return False
+    providers = (status or {}).get("providers") or []
+    return any(p.get("kind") == "job" or p.get("job") for p in providers)

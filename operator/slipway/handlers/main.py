@@ -33,6 +33,7 @@ from slipway.handlers.indexes import (
     ProviderIndex,
     ShipyardIndex,
     execution_entry,
+    finished_with_jobs,
     running,
 )
 from slipway.handlers.runtime import Runtime
@@ -236,7 +237,7 @@ async def job_pod_event(
     GROUP,
     VERSION,
     TASKEXECUTION_PLURAL,
-    when=lambda status, **_: not running(status),
+    when=lambda status, **_: finished_with_jobs(status),
     id="finished_execution_jobs",
 )
 async def finished_execution_jobs(
