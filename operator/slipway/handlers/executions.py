@@ -44,16 +44,33 @@ Body = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
-def execution_view(body: Body) -> ExecutionView:
-    """The engine's view of a TaskExecution object."""
+def execution_view(body: Body, spec: TaskExecutionSpec | None = None) -> ExecutionView:
+    """The engine's view of a TaskExecution object; `spec`, when given, is its spec already
+    validated (a worker validates it once per `generation`, the status on every turn)."""
     meta = body["metadata"]
     return ExecutionView(
         namespace=meta["namespace"],
         name=meta["name"],
         created=datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00")),
-        spec=TaskExecutionSpec.model_validate(body.get("spec") or {}),
+        spec=spec or TaskExecutionSpec.model_validate(body.get("spec") or {}),
         status=TaskExecutionStatus.model_validate(body.get("status") or {}),
     )
+
+
+class SpecCache:
+    """An object's spec validated once per `metadata.generation` (the spec changes only
+    with it), not on every turn of its worker."""
+
+    def __init__(self) -> None:
+        self._generation: object = None
+        self._spec: Any = None
+
+    def get(self, body: Body, parse: Any) -> Any:
+        generation = (body.get("metadata") or {}).get("generation")
+        if self._spec is None or generation is None or generation != self._generation:
+            self._spec = parse(body.get("spec") or {})
+            self._generation = generation
+        return self._spec
 
 
 def providers_for(view: ExecutionView, index: ProviderIndex) -> list[ProviderView]:
@@ -61,7 +78,11 @@ def providers_for(view: ExecutionView, index: ProviderIndex) -> list[ProviderVie
     spec = view.spec
     found = []
     for name, provider in index.get((view.namespace, spec.task.name), []):
-        parsed = TaskProviderSpec.model_validate(provider)
+        parsed = (
+            provider
+            if isinstance(provider, TaskProviderSpec)
+            else TaskProviderSpec.model_validate(provider)
+        )
         if serves(parsed, spec.shipyard, spec.stage, spec.task.name):
             found.append(ProviderView(name=name, spec=parsed))
     return found
@@ -83,6 +104,7 @@ async def execution_worker(
     rt.wakeups.register(key)
     first_turn = True
     answers: list[Answer] = []
+    specs = SpecCache()
     try:
         while True:
             seen: dict[str, Any] = {}
@@ -91,7 +113,8 @@ async def execution_worker(
                 body: Body, seen: dict[str, Any] = seen, answers: list[Answer] = answers
             ) -> Body | None:
                 status, recorded = _with_answers(name, body.get("status") or {}, answers)
-                view = execution_view({**body, "status": status})
+                spec = specs.get(body, TaskExecutionSpec.model_validate)
+                view = execution_view({**body, "status": status}, spec)
                 decision = decide_execution(
                     view,
                     providers_for(view, providers_index),
@@ -108,7 +131,9 @@ async def execution_worker(
             if "decision" not in seen:
                 return  # the execution is gone
             decision: ExecutionDecision = seen["decision"]
-            view = execution_view(updated) if updated is not None else seen["view"]
+            view = (
+                execution_view(updated, seen["view"].spec) if updated is not None else seen["view"]
+            )
             orders = list(decision.triggers)
             if first_turn:
                 sent = {o.triggered_id for o in orders}

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
+
+from slipway.api.shipyard import ShipyardSpec
+from slipway.api.taskprovider import TaskProviderSpec
 
 Body = dict[str, Any]
 Key = tuple[str, str]
@@ -30,8 +34,8 @@ class ExecutionEntry:
     status: Body | None
 
 
-ShipyardIndex = kopf.Index[Key, dict[str, Any]]
-ProviderIndex = kopf.Index[Key, tuple[str, dict[str, Any]]]
+ShipyardIndex = kopf.Index[Key, "ShipyardSpec | dict[str, Any]"]
+ProviderIndex = kopf.Index[Key, "tuple[str, TaskProviderSpec | dict[str, Any]]"]
 ExecutionIndex = kopf.Index[Key, ExecutionEntry]
 JobIndex = kopf.Index[Key, dict[str, Any]]
 PodIndex = kopf.Index[Key, dict[str, Any]]
@@ -64,3 +68,20 @@ def finished_with_jobs(status: Mapping[str, Any] | None) -> bool:
         return False
     providers = (status or {}).get("providers") or []
     return any(p.get("kind") == "job" or p.get("job") for p in providers)
+
+
+def parsed_shipyard(spec: Mapping[str, Any]) -> ShipyardSpec | dict[str, Any]:
+    """A Shipyard's spec, validated once when it changes (not on every decision); a spec that
+    does not validate is kept as it is, and fails where it is used."""
+    try:
+        return ShipyardSpec.model_validate(dict(spec))
+    except ValidationError:
+        return dict(spec)
+
+
+def parsed_provider(spec: Mapping[str, Any]) -> TaskProviderSpec | dict[str, Any]:
+    """A TaskProvider's spec, validated once when it changes (as `parsed_shipyard`)."""
+    try:
+        return TaskProviderSpec.model_validate(dict(spec))
+    except ValidationError:
+        return dict(spec)

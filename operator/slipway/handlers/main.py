@@ -14,6 +14,7 @@ from typing import Any
 
 import kopf
 
+from slipway.api.shipyard import ShipyardSpec
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import (
     ANNOTATION_PREFIX,
@@ -34,6 +35,8 @@ from slipway.handlers.indexes import (
     ShipyardIndex,
     execution_entry,
     finished_with_jobs,
+    parsed_provider,
+    parsed_shipyard,
     running,
 )
 from slipway.handlers.runtime import Runtime
@@ -76,17 +79,17 @@ async def configure(settings: kopf.OperatorSettings, memo: Runtime, **_: Any) ->
 @kopf.index(GROUP, VERSION, SHIPYARD_PLURAL, id="shipyards_by_name")
 async def shipyards_by_name(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]]:
+) -> dict[tuple[str, str], ShipyardSpec | dict[str, Any]]:
     namespace = namespace or ""  # namespaced kinds only: always set
-    return {(namespace, name): dict(spec)}
+    return {(namespace, name): parsed_shipyard(spec)}
 
 
 @kopf.index(GROUP, VERSION, TASKPROVIDER_PLURAL, id="providers_by_task")
 async def providers_by_task(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+) -> dict[tuple[str, str], tuple[str, TaskProviderSpec | dict[str, Any]]]:
     namespace = namespace or ""  # namespaced kinds only: always set
-    return {(namespace, str(spec.get("task"))): (name, dict(spec))}
+    return {(namespace, str(spec.get("task"))): (name, parsed_provider(spec))}
 
 
 @kopf.index(GROUP, VERSION, TASKEXECUTION_PLURAL, id="executions_by_run")

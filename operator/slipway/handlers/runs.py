@@ -21,6 +21,7 @@ from slipway.engine.decisions import FinishExecution, RunDecision
 from slipway.engine.objects import build_event, build_execution, build_linked_run, involved
 from slipway.engine.responses import finish_execution as finished_patch
 from slipway.engine.runs import RunView, current_execution, decide_run
+from slipway.handlers.executions import SpecCache
 from slipway.handlers.indexes import ExecutionIndex, ShipyardIndex, version_of
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Kube, Ref, newest
@@ -28,8 +29,9 @@ from slipway.kube.client import Kube, Ref, newest
 Body = dict[str, Any]
 
 
-def run_view(body: Body) -> RunView:
-    """The engine's view of a SequenceRun object."""
+def run_view(body: Body, spec: SequenceRunSpec | None = None) -> RunView:
+    """The engine's view of a SequenceRun object (`spec`: already validated, as for
+    `executions.execution_view`)."""
     meta = body["metadata"]
     return RunView(
         namespace=meta["namespace"],
@@ -38,7 +40,7 @@ def run_view(body: Body) -> RunView:
         created=datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00")),
         labels=meta.get("labels") or {},
         annotations=meta.get("annotations") or {},
-        spec=SequenceRunSpec.model_validate(body.get("spec") or {}),
+        spec=spec or SequenceRunSpec.model_validate(body.get("spec") or {}),
         status=SequenceRunStatus.model_validate(body.get("status") or {}),
     )
 
@@ -55,12 +57,13 @@ async def run_worker(
     key = (SEQUENCERUN_PLURAL, namespace, name)
     ref = Ref(SEQUENCERUN_PLURAL, namespace, name)
     rt.wakeups.register(key)
+    specs = SpecCache()
     try:
         while True:
             body = newest(rt.supervisor.latest(key), rt.kube.written(ref))
             if body is None:
                 return
-            view = run_view(body)
+            view = run_view(body, specs.get(body, SequenceRunSpec.model_validate))
             shipyard = await find_shipyard(rt.kube, shipyards, namespace, view.spec.shipyard)
             current = current_execution(view)
             known = {}
@@ -104,7 +107,8 @@ async def find_shipyard(
     Shipyard can be seen first, and must not be judged Invalid for that."""
     found = list(index.get((namespace, name), []))
     if found:
-        return ShipyardSpec.model_validate(found[0])
+        spec = found[0]
+        return spec if isinstance(spec, ShipyardSpec) else ShipyardSpec.model_validate(spec)
     body = await kube.get(Ref(SHIPYARD_PLURAL, namespace, name))
     return ShipyardSpec.model_validate(body["spec"]) if body else None
 
