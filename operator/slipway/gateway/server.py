@@ -144,7 +144,7 @@ class Routes:
             shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=trigger.data
         )
         body = build_run(run_name, spec, context=context)
-        created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body)
+        created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body) is not None
         if not created:  # the same event again: the run it started already exists
             existing = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))
             annotations = (existing or {}).get("metadata", {}).get("annotations", {})

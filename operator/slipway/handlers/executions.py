@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +33,7 @@ from slipway.engine.executions import (
 from slipway.engine.objects import build_event, involved
 from slipway.engine.responses import pending_triggers
 from slipway.events import task_triggered_id
-from slipway.handlers.indexes import ProviderIndex
+from slipway.handlers.indexes import ProviderIndex, running
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Ref, newest
 from slipway.providers.context import DispatchContext, ExecutionRef
@@ -86,6 +87,20 @@ def providers_for(view: ExecutionView, index: ProviderIndex) -> list[ProviderVie
         if serves(parsed, spec.shipyard, spec.stage, spec.task.name):
             found.append(ProviderView(name=name, spec=parsed))
     return found
+
+
+def start_execution(rt: Runtime, body: Body, providers: ProviderIndex) -> None:
+    """Hand a TaskExecution (as its watch, or its creator, has it) to the supervisor, which
+    starts its worker unless it runs already."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    key = (TASKEXECUTION_PLURAL, namespace, name)
+
+    def worker() -> Coroutine[Any, Any, None]:
+        return execution_worker(rt, namespace, name, providers)
+
+    rt.supervisor.observe(key, body, running(body.get("status")), worker)
+    rt.wakeups.wake(key)
 
 
 async def execution_worker(

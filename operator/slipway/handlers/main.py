@@ -121,13 +121,16 @@ async def run_changed(
     namespace = namespace or ""  # namespaced kinds only: always set
     shipyards_by_name: ShipyardIndex = kwargs["shipyards_by_name"]
     executions_by_run: ExecutionIndex = kwargs["executions_by_run"]
+    providers_by_task: ProviderIndex = kwargs["providers_by_task"]
     key = (SEQUENCERUN_PLURAL, namespace, name)
     if type == "DELETED":
         memo.supervisor.gone(key)
         return
 
     def worker() -> Any:
-        return runs.run_worker(memo, namespace, name, shipyards_by_name, executions_by_run)
+        return runs.run_worker(
+            memo, namespace, name, shipyards_by_name, executions_by_run, providers_by_task
+        )
 
     memo.supervisor.observe(key, body, running(body.get("status")), worker)
     memo.wakeups.wake(key)
@@ -150,12 +153,7 @@ async def execution_changed(
     if type == "DELETED":
         memo.supervisor.gone(key)
         return
-
-    def worker() -> Any:
-        return executions.execution_worker(memo, namespace, name, providers_by_task)
-
-    memo.supervisor.observe(key, body, running(body.get("status")), worker)
-    memo.wakeups.wake(key)
+    executions.start_execution(memo, dict(body), providers_by_task)
 
 
 @kopf.on.event(GROUP, VERSION, TASKPROVIDER_PLURAL, id="provider_changed")

@@ -21,8 +21,8 @@ from slipway.engine.decisions import FinishExecution, RunDecision
 from slipway.engine.objects import build_event, build_execution, build_linked_run, involved
 from slipway.engine.responses import finish_execution as finished_patch
 from slipway.engine.runs import RunView, current_execution, decide_run
-from slipway.handlers.executions import SpecCache
-from slipway.handlers.indexes import ExecutionIndex, ShipyardIndex, version_of
+from slipway.handlers.executions import SpecCache, start_execution
+from slipway.handlers.indexes import ExecutionIndex, ProviderIndex, ShipyardIndex, version_of
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Kube, Ref, newest
 
@@ -51,6 +51,7 @@ async def run_worker(
     name: str,
     shipyards: ShipyardIndex,
     executions: ExecutionIndex,
+    providers: ProviderIndex | None = None,
 ) -> None:
     """Drive one run until it is finished (cancelled when the object is deleted or the
     operator stops). No turn reads the run from the API."""
@@ -72,7 +73,7 @@ async def run_worker(
                 if status is not None:
                     known[current] = status
             decision = decide_run(view, shipyard, known, datetime.now(UTC))
-            await perform(rt, body, decision)
+            await perform(rt, body, decision, providers)
             if decision.finished:
                 return
             await rt.wakeups.sleep(key, decision.wake_at)
@@ -113,15 +114,21 @@ async def find_shipyard(
     return ShipyardSpec.model_validate(body["spec"]) if body else None
 
 
-async def perform(rt: Runtime, body: Body, decision: RunDecision) -> None:
+async def perform(
+    rt: Runtime, body: Body, decision: RunDecision, providers: ProviderIndex | None = None
+) -> None:
     """Carry out a run decision: children first, then the status that records them, then
     the Events (queued, never waited for)."""
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     kube = rt.kube
     for new in decision.create_executions:
-        await kube.ensure_created(TASKEXECUTION_PLURAL, namespace, build_execution(new, name, uid))
+        body = build_execution(new, name, uid)
+        created = await kube.ensure_created(TASKEXECUTION_PLURAL, namespace, body)
         faults.reach("after-execution-created")
+        if created is not None and providers is not None:
+            # Its worker starts now, not when the watch brings the new object back.
+            start_execution(rt, created, providers)
     for run in decision.create_runs:
         await kube.ensure_created(SEQUENCERUN_PLURAL, namespace, build_linked_run(run))
     for finish in decision.finish_executions:

@@ -158,18 +158,18 @@ class Kube:
         items: list[Body] = result.get("items", [])
         return items
 
-    async def ensure_created(self, plural: str, namespace: str, body: Body) -> bool:
-        """Create `body`; True when created now, False when it already existed."""
+    async def ensure_created(self, plural: str, namespace: str, body: Body) -> Body | None:
+        """Create `body`; the object as created now, or None when it already existed."""
         try:
             with _translated():
-                await self._custom.create_namespaced_custom_object(
+                created: Body = await self._custom.create_namespaced_custom_object(
                     GROUP, VERSION, namespace, plural, body
                 )
         except KubeError as error:
             if error.conflict:
-                return False
+                return None
             raise
-        return True
+        return created
 
     async def patch(self, ref: Ref, patch: Body) -> Body:
         """A JSON merge patch of the object itself (metadata, spec)."""
