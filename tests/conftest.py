@@ -80,18 +80,22 @@ def namespace(api_client: object) -> Iterator[str]:
 
 class OperatorProcess:
     """The real operator (`python -m slipway run`) as a child process, watching one
-    namespace; its output goes to `log_path`."""
+    namespace, its gateway and `/metrics` on free loopback ports; its output goes to
+    `log_path`."""
 
     def __init__(self, namespace: str, log_path: Path, env: dict[str, str] | None = None):
         port = _free_port()
         self.namespace = namespace
         self.log_path = log_path
         self.gateway_url = f"http://127.0.0.1:{port}"
+        self.metrics_port = _free_port()
+        self.metrics_address = f"127.0.0.1:{self.metrics_port}"
         self.env = {
             **os.environ,
             "SLIPWAY_NAMESPACE": namespace,
             "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
             "SLIPWAY_GATEWAY_URL": self.gateway_url,
+            "SLIPWAY_METRICS_PORT": str(self.metrics_port),
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -9,7 +9,7 @@ import aiohttp
 import kopf
 from aiohttp import web
 
-from slipway import faults
+from slipway import faults, metrics
 from slipway.gateway.auth import KubernetesAuthorizer
 from slipway.gateway.server import Gateway, build_app
 from slipway.handlers.runtime import Runtime
@@ -31,6 +31,9 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     import slipway.handlers.main  # noqa: F401  (registers the handlers)
 
     faults.arm(settings.fault_point)
+    host, _, port = settings.gateway_address.rpartition(":")
+    # /metrics on its own port, on the gateway's interface; None: disabled
+    stop_metrics = metrics.serve(settings.metrics_port, host or "0.0.0.0")
     kube = Kube(await connect())
     key = await _callback_key(kube, settings)
     wakeups = Wakeups()
@@ -52,7 +55,6 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     )
     runner = web.AppRunner(build_app(gateway), access_log=None)
     await runner.setup()
-    host, _, port = settings.gateway_address.rpartition(":")
     await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()  # documented default
 
     namespaces = [settings.namespace] if settings.namespace else []
@@ -61,7 +63,14 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     async def announce() -> None:
         await ready.wait()
         scope = settings.namespace or "all namespaces"
-        log.info("%s (watching %s; gateway on %s)", READY_MESSAGE, scope, settings.gateway_address)
+        where = f"; metrics on :{settings.metrics_port}" if settings.metrics_port else ""
+        log.info(
+            "%s (watching %s; gateway on %s%s)",
+            READY_MESSAGE,
+            scope,
+            settings.gateway_address,
+            where,
+        )
 
     announcer = asyncio.create_task(announce(), name="ready announcer")
     try:
@@ -79,6 +88,8 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         await runner.cleanup()
         await session.close()
         await kube.close()
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 async def _callback_key(kube: Kube, settings: Settings) -> bytes:

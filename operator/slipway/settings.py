@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "SLIPWAY_"
 #: Variables of the task-tool contract (set in a tool's environment, not the operator's).
@@ -76,6 +77,27 @@ class Settings(BaseModel):
         default=16443,
         description="Secure port of the local control plane's kube-apiserver.",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the Prometheus `/metrics` endpoint (its own port, on the gateway's "
+            "interface); 0 or empty: no endpoint. The Deployment in manifests/ sets 9090."
+        ),
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "`text`: one readable line per message; `json`: one JSON object per line, with "
+            "the namespace, name and context of the run or execution it is about."
+        ),
+    )
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        return 0 if value in ("", None) else value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -141,9 +141,14 @@ def test_deployment_settings_are_known_and_point_at_the_service() -> None:
     settings = Settings.from_env(env)
     service = only(objects, "Service")
     meta = service["metadata"]
-    [port] = service["spec"]["ports"]
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    port = ports["http"]
     assert settings.gateway_url == f"http://{meta['name']}.{meta['namespace']}.svc:{port['port']}"
     assert port["targetPort"] == "http"
+    # /metrics on its own port, named `metrics` in the Pod and the Service alike
+    [metrics] = [p for p in container(objects)["ports"] if p["name"] == "metrics"]
+    assert metrics["containerPort"] == settings.metrics_port > 0
+    assert ports["metrics"]["targetPort"] == "metrics"
     pod_labels = only(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from slipway import metrics
 from slipway.api.common import parse_duration
 from slipway.api.sequencerun import SequenceRunSpec
 from slipway.api.shipyard import ShipyardSpec
@@ -74,7 +75,9 @@ def problem(status: int, error: str, message: str) -> web.Response:
 
 def build_app(gateway: Gateway) -> web.Application:
     """The aiohttp application (routes only; the caller runs it)."""
-    app = web.Application(client_max_size=gateway.max_event_size + 1)
+    app = web.Application(
+        client_max_size=gateway.max_event_size + 1, middlewares=[metrics.gateway_middleware]
+    )
     routes = Routes(gateway)
     app.router.add_post("/v1/namespaces/{namespace}/events", routes.post_event)
     app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway import faults
+from slipway import faults, logs
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import SEQUENCERUN_PLURAL, TASKEXECUTION_PLURAL
@@ -166,6 +166,7 @@ async def execution_worker(
                 about = involved("TaskExecution", namespace, name, seen["body"]["metadata"]["uid"])
                 for event in decision.events:
                     rt.events.post(build_event(about, event, now))
+                    logs.event("TaskExecution", namespace, name, event.reason, event.message)
             if decision.finished:
                 rt.wakeups.wake((SEQUENCERUN_PLURAL, namespace, view.spec.run))
                 return

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway import faults
+from slipway import faults, logs, metrics
 from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus
 from slipway.api.shipyard import ShipyardSpec
 from slipway.api.taskexecution import TaskExecutionStatus
@@ -122,6 +122,7 @@ async def perform(
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     kube = rt.kube
+    run_body = body
     for new in decision.create_executions:
         body = build_execution(new, name, uid)
         created = await kube.ensure_created(TASKEXECUTION_PLURAL, namespace, body)
@@ -134,11 +135,13 @@ async def perform(
     for finish in decision.finish_executions:
         await finish_execution(kube, namespace, finish)
     if decision.status is not None:
-        await kube.patch_status(Ref(SEQUENCERUN_PLURAL, namespace, name), decision.status)
+        written = await kube.patch_status(Ref(SEQUENCERUN_PLURAL, namespace, name), decision.status)
+        metrics.run_written(run_body, written)
     now = datetime.now(UTC)
     about = involved("SequenceRun", namespace, name, uid)
     for event in decision.events:
         rt.events.post(build_event(about, event, now))
+        logs.event("SequenceRun", namespace, name, event.reason, event.message)
 
 
 async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:

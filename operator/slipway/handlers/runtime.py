@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slipway import logs, metrics
 from slipway.handlers.supervisor import Supervisor
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube
@@ -33,12 +34,15 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, dispatch: DispatchContext, wakeups: Wakeups) -> Runtime:
         kube = dispatch.kube
+        supervisor = Supervisor()
+        metrics.census_from(supervisor.census)  # /metrics' queued, running, workers
+        logs.context_from(supervisor.context_of)  # JSON log lines: a run's context
         return cls(
             settings=settings,
             kube=kube,
             wakeups=wakeups,
             dispatch=dispatch,
-            supervisor=Supervisor(),
+            supervisor=supervisor,
             job_watch=JobWatch(kube),
             events=EventPoster(kube),
         )

@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from slipway import metrics
+from slipway.constants import ANNOTATION_CONTEXT
 from slipway.kube.client import Body, snapshot
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,38 @@ class Supervisor:
         if running and key not in self._tasks:
             self._workers[key] = worker
             self._spawn(key)
+
+    def census(self) -> metrics.Census:
+        """Runs waiting to start and under way, and the workers alive by kind (for the
+        state gauges of `/metrics`)."""
+        phases = [
+            (body.get("status") or {}).get("phase")
+            for (plural, _, _), body in list(self._bodies.items())
+            if plural == "sequenceruns"
+        ]
+        workers: dict[str, int] = {}
+        for plural, _, _ in list(self._tasks):
+            kind = plural.removesuffix("s")
+            workers[kind] = workers.get(kind, 0) + 1
+        return metrics.Census(
+            queued=sum(1 for phase in phases if phase in (None, "Pending", "Queued")),
+            running=sum(1 for phase in phases if phase == "Started"),
+            workers=workers,
+        )
+
+    def context_of(self, kind: str, namespace: str, name: str) -> str | None:
+        """The context of a run or execution the process knows (for JSON log lines)."""
+        body = self._bodies.get((kind.lower() + "s", namespace, name))
+        if body is None:
+            return None
+        meta = body.get("metadata") or {}
+        found = (
+            (body.get("spec") or {}).get("context")  # a TaskExecution's
+            or (body.get("status") or {}).get("context")  # a run's, once recorded
+            or (meta.get("annotations") or {}).get(ANNOTATION_CONTEXT)  # before that
+            or meta.get("uid")  # a run's context by default (engine.runs.run_context)
+        )
+        return str(found) if found else None
 
     def latest(self, key: Key) -> Body | None:
         """The object as its watch last delivered it; None once it was deleted."""

@@ -31,6 +31,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from slipway import metrics
 from slipway.constants import GROUP, VERSION
 from slipway.kube.errors import KubeError, from_api_exception
 
@@ -77,9 +78,9 @@ async def connect(kubeconfig: str | None = None) -> client.ApiClient:
     for `kubeconfig` (default: $KUBECONFIG or ~/.kube/config, as kubectl does)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped upstream
-        return client.ApiClient()
+        return metrics.instrument_kube(client.ApiClient())
     except config.ConfigException:
-        return await config.new_client_from_config(config_file=kubeconfig)
+        return metrics.instrument_kube(await config.new_client_from_config(config_file=kubeconfig))
 
 
 async def open_kube(kubeconfig: str | None = None) -> Kube:
@@ -117,6 +118,14 @@ class Kube:
 
     async def close(self) -> None:
         await self._api.close()
+
+    def bearer_token(self) -> str | None:
+        """The bearer token this client authenticates with (a kubeconfig user's `token`, or
+        the pod's service account); None when it uses client certificates or nothing."""
+        keys = self._api.configuration.api_key or {}
+        found = keys.get("BearerToken") or keys.get("authorization") or ""  # "Bearer <token>"
+        scheme, _, token = str(found).partition(" ")
+        return (token.strip() or None) if scheme.lower() == "bearer" else None
 
     # ------------------------------------------------------------ this process's writes
     def written(self, ref: Ref) -> Body | None:

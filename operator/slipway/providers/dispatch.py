@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from slipway import faults
+from slipway import faults, metrics
 from slipway.api.common import Reason, parse_duration
 from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
@@ -64,6 +64,7 @@ async def trigger(
     try:
         return await _trigger(ctx, execution, provider, order)
     except KubeError as error:
+        metrics.delivered(provider.kind.value, "refused" if error.forbidden else "error")
         if not error.forbidden:
             raise
         await record_failure(
@@ -90,9 +91,11 @@ async def _trigger(
 ) -> Answer | None:
     if provider.evaluation is not None:  # the built-in quality gate, carried out in-process
         await run_evaluation(ctx, execution, provider, order)
+        metrics.delivered("evaluation", "ok", attempt=order.attempt)
         return None
     if provider.job is not None:  # a container: one Job per attempt, followed by its watch
         await start_job(ctx, execution, provider, order)
+        metrics.delivered("job", "ok", attempt=order.attempt)
         return None
     if provider.cloud_event is None:  # the schema requires one of the three kinds
         raise ValueError(f"TaskProvider {order.provider} names no kind")
@@ -116,6 +119,7 @@ async def _trigger(
                 reason=Reason.FAILED,
                 message=f"cannot read Secret {secret} (headersFrom): {error.message}",
             )
+            metrics.delivered("cloudEvent", "failed", attempt=order.attempt)
             return None
     outcome = await deliver(
         ctx.session,
@@ -128,6 +132,7 @@ async def _trigger(
         prefix=ctx.prefix,
     )
     faults.reach("after-delivery")
+    metrics.delivered("cloudEvent", "ok" if outcome.ok else "failed", outcome.tries, order.attempt)
     if not outcome.ok:
         log.warning("%s: %s", execution.name, outcome.error)
         await record_failure(

@@ -1,0 +1,83 @@
+"""`slipway dev …`: developer tools (the local control plane, no Docker needed)."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from slipway.cli import render
+from slipway.cli.common import FAILED, OK, CliError, output_option
+
+
+@click.group()
+def dev() -> None:
+    """Developer tools."""
+
+
+@dev.command()
+@click.argument("action", type=click.Choice(["up", "down", "status", "env", "build"]))
+@output_option
+@click.pass_context
+def cluster(ctx: click.Context, action: str, output: str) -> int:
+    """The local control plane. up: start or reuse; down: stop all; status; env: print
+    `export KUBECONFIG=…`; build: only find or build the binaries (and the Prometheus the
+    tests use)."""
+    from slipway.devcluster.binaries import BinaryError, ensure_binaries, ensure_prometheus
+    from slipway.devcluster.cluster import ClusterConfig, ClusterError, LocalCluster
+
+    settings = ctx.obj.settings()
+    config = ClusterConfig(
+        cache_dir=settings.cache_dir,
+        port=settings.cluster_port,
+        kubebuilder_assets=settings.kubebuilder_assets,
+    )
+    local = LocalCluster(config)
+    document: dict[str, object] = {"kubeconfig": str(config.kubeconfig)}
+    lines: list[str] = []
+    code = OK
+    try:
+        if action == "build":
+            found = {
+                name: str(path)
+                for name, path in ensure_binaries(
+                    config.cache_dir, config.kubebuilder_assets
+                ).items()
+            }
+            # Not part of the control plane: the real Prometheus the tests query.
+            found["prometheus"] = str(ensure_prometheus(config.cache_dir))
+            document["binaries"] = found
+            lines = [f"{name:<24} {path}" for name, path in found.items()]
+        elif action == "up":
+            started = time.monotonic()
+            fresh = local.up()
+            verb = "started" if fresh else "already running; reused"
+            document["started"] = fresh
+            lines = [
+                f"local control plane {verb} ({time.monotonic() - started:.1f} s)",
+                f"export KUBECONFIG={config.kubeconfig}",
+            ]
+        elif action == "down":
+            stopped = local.down()
+            document["stopped"] = stopped
+            lines = ["stopped: " + (", ".join(stopped) if stopped else "nothing was running")]
+        elif action == "env":
+            lines = [f"export KUBECONFIG={config.kubeconfig}"]
+        else:
+            status = local.status()
+            document.update(
+                processes=dict(status.pids), api=config.server if status.api_ready else None
+            )
+            lines = [
+                f"{name:<24} {'running, pid ' + str(pid) if pid else 'stopped'}"
+                for name, pid in status.pids.items()
+            ]
+            lines.append(
+                f"{'api':<24} {'ready at ' + config.server if status.api_ready else 'not ready'}"
+            )
+            lines.append(f"{'kubeconfig':<24} {config.kubeconfig}")
+            code = OK if status.running else FAILED
+    except (BinaryError, ClusterError) as error:
+        raise CliError(str(error), FAILED) from None
+    click.echo("\n".join(lines) if output == "table" else render.dump(document, output))
+    return code
