@@ -27,3 +27,7 @@ ANNOTATION_CONTEXT: Final = f"{GROUP}/context"
 #: On a finished evaluation's TaskExecution: `"true"` leaves it out of every later comparison
 #: (`slipway invalidate <taskexecution>` sets it; removing it brings the evaluation back).
 ANNOTATION_INVALIDATED: Final = f"{GROUP}/invalidated"
+#: On a SequenceRun: who triggered it, as the API server authenticated them (the gateway sets
+#: it from the caller's TokenReview; a linked run keeps its parent's). An approval's
+#: `allowSelfApproval: false` refuses this person.
+ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"

@@ -31,7 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from slipway.api.common import Phase, Reason
-from slipway.api.sequencerun import SequenceRunStatus
+from slipway.api.sequencerun import RunPhase, SequenceRunStatus
 
 #: Runs last seconds to hours; tasks and hops less. Buckets in seconds.
 RUN_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
@@ -144,7 +144,7 @@ def _run_written(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
         labels = ["-", "-", "-"]
     if old.sequence is None and new.sequence is not None:
         RUNS_STARTED.labels(*labels).inc()
-    if old.phase != Phase.FINISHED and new.phase == Phase.FINISHED:
+    if old.phase != RunPhase.FINISHED and new.phase == RunPhase.FINISHED:
         result = new.result.value if new.result else "none"
         RUNS_FINISHED.labels(*labels, result).inc()
         duration = _seconds(new.started_at, new.finished_at)

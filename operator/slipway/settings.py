@@ -73,6 +73,36 @@ class Settings(BaseModel):
         default=None,
         description="Tests only: exit hard at this named crash point (see slipway.faults).",
     )
+    history_successful_runs: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Finished runs with pass or warning kept per Shipyard, stage and sequence when the "
+            "Shipyard's `history` does not say (older ones are deleted)."
+        ),
+    )
+    history_failed_runs: int = Field(
+        default=100,
+        ge=0,
+        description="Finished runs with fail kept likewise.",
+    )
+    history_ttl_after_finished: str | None = Field(
+        default=None,
+        description=(
+            "Delete finished runs this long after they finished (a duration such as `168h`) "
+            "when the Shipyard does not say; unset: by count only."
+        ),
+    )
+    history_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between two history clean-ups (a finished run also triggers one).",
+    )
+    history_deletes_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        description="Pace of the clean-up's deletions, so it never floods the API server.",
+    )
     cluster_port: int = Field(
         default=16443,
         description="Secure port of the local control plane's kube-apiserver.",

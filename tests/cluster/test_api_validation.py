@@ -176,13 +176,27 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "provider without a kind",
         edited(PROVIDER, "spec", {"task": "checknumber"}),
-        "set one of spec.cloudEvent (a remote tool), spec.job (a container) or "
-        "spec.evaluation (the built-in quality gate)",
+        "set one of spec.cloudEvent (a remote tool), spec.job (a container), "
+        "spec.evaluation (the built-in quality gate) or spec.approval (a human gate)",
     ),
     (
         "provider with two kinds",
         edited(PROVIDER, "spec.job", JOB),
-        "set only one of spec.cloudEvent, spec.job and spec.evaluation",
+        "set only one of spec.cloudEvent, spec.job, spec.evaluation and spec.approval",
+    ),
+    (
+        "concurrency key with an expression",
+        edited(
+            SHIPYARD,
+            "spec.stages.0.sequences.0.concurrency",
+            {"limit": 1, "key": "{{ data.number | upper }}"},
+        ),
+        "is not a key template: write text with {{ placeholders }}",
+    ),
+    (
+        "approval requiring nobody",
+        edited(PROVIDER, "spec", {"task": "gate", "approval": {"required": 0}}),
+        "spec.approval.required: Invalid value: 0",
     ),
     (
         "provider with a bad timeout",
@@ -306,6 +320,17 @@ def test_abort_goes_from_false_to_true_only(apply: Any, namespace: str) -> None:
     assert "spec.abort cannot go back from true to false" in result.stderr
 
 
+def test_suspend_may_go_both_ways(apply: Any, namespace: str) -> None:
+    """suspend is allowed to change after creation, to true and back to false."""
+    apply(RUN, check=True)
+    for value in (True, False, True):
+        apply(edited(RUN, "spec.suspend", value), check=True)
+        got = kubectl(
+            "get", "sequencerun", "check-0042", "-n", namespace, "-o", "jsonpath={.spec.suspend}"
+        )
+        assert got.stdout == str(value).lower()
+
+
 def test_status_is_not_written_through_the_main_resource(apply: Any, namespace: str) -> None:
     """status is a subresource: a patch of the object itself leaves it unchanged."""
     apply(RUN, check=True)
@@ -392,7 +417,7 @@ def test_wide_columns_show_status_fields(apply: Any, namespace: str, api_client:
         },
     )
     lines = kubectl("get", "sequenceruns", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert lines[0].split()[:10] == [
+    assert lines[0].split()[:11] == [
         "NAME",
         "SHIPYARD",
         "STAGE",
@@ -402,6 +427,7 @@ def test_wide_columns_show_status_fields(apply: Any, namespace: str, api_client:
         "TASK",
         "SCORE",
         "REASON",
+        "MESSAGE",
         "AGE",
     ]
     assert lines[1].split()[4:9] == ["Finished", "warning", "checknumber", "87.5", "Completed"]

@@ -375,8 +375,10 @@ CAN_I = [
     ("create", "pods", "all", False),
     ("delete", "pods", "work", False),
     ("create", "deployments.apps", "work", False),
-    # The operator never deletes its own kinds (owner references do) nor touches the cluster.
-    ("delete", "sequenceruns.slipway.dev", "all", False),
+    # The history clean-up deletes finished runs (what they own goes by owner references);
+    # the operator deletes no other kind of its own and never touches the cluster.
+    ("delete", "sequenceruns.slipway.dev", "all", True),
+    ("delete", "taskexecutions.slipway.dev", "all", False),
     ("update", "sequenceruns.slipway.dev", "all", False),
     ("list", "namespaces", "", False),
     ("delete", "namespaces", "", False),

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from slipway.api.common import Condition, ConditionStatus, Phase, Reason, Result
+from slipway.api.common import Condition, ConditionStatus, Reason, Result
 from slipway.api.resources import RESOURCES
-from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus
+from slipway.api.sequencerun import RunPhase, SequenceRunSpec, SequenceRunStatus
 from slipway.api.shipyard import Retries, ShipyardSpec, Task
 from slipway.api.taskexecution import TaskExecutionStatus, execution_name
 from slipway.api.taskprovider import ProviderKind, TaskProviderSpec
@@ -105,7 +105,7 @@ def test_spec_models_reject_unknown_fields() -> None:
 def test_status_models_ignore_unknown_fields() -> None:
     """A status written by a newer operator (with fields this one does not know) still reads."""
     status = SequenceRunStatus.model_validate({"phase": "Started", "somethingNew": 1})
-    assert status.phase is Phase.STARTED
+    assert status.phase is RunPhase.STARTED
 
 
 @pytest.mark.parametrize("value", ["passed", "failed", "ok", "PASS"])

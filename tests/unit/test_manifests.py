@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "manifests" / "base"
 LOCAL = ROOT / "manifests" / "overlays" / "local"
 ARGOCD = ROOT / "manifests" / "argocd"
-RBAC_FILES = ("rbac-operator.yaml", "rbac-namespace.yaml")
+RBAC_FILES = ("rbac-operator.yaml", "rbac-namespace.yaml", "rbac-people.yaml")
 
 
 @cache
@@ -60,6 +60,8 @@ def test_base_renders_the_whole_install() -> None:
             ("ServiceAccount", "slipway"),
             ("ClusterRole", "slipway-operator"),
             ("ClusterRole", "slipway-namespace"),
+            ("ClusterRole", "slipway-approver"),
+            ("ClusterRole", "slipway-run-controller"),
             ("ClusterRoleBinding", "slipway-operator"),
             ("Role", "slipway-callback-key"),
             ("RoleBinding", "slipway-callback-key"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
@@ -34,8 +35,20 @@ def _immutable(field: str) -> JsonDict:
     }
 
 
+class RunPhase(StrEnum):
+    """Where a run is: `Pending` (accepted), `Queued` (waiting for a concurrency slot),
+    `Started`, `Suspended` (held before its next task) or `Finished`."""
+
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    STARTED = "Started"
+    SUSPENDED = "Suspended"
+    FINISHED = "Finished"
+
+
 class SequenceRunSpec(SlipwayModel):
-    """Which sequence to run, where, with what data. Only `abort` may change once created."""
+    """Which sequence to run, where, with what data. Only `abort` and `suspend` may change
+    once created."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -82,7 +95,13 @@ class SequenceRunSpec(SlipwayModel):
     abort: bool = False
     """Set to true to stop the run: running Jobs are deleted, remote tools get no further
     events, the run finishes `fail` with reason `Aborted`, and linked sequences do not start.
-    The only field that may change after creation, and only from false to true."""
+    May change after creation only from false to true."""
+
+    suspend: bool = False
+    """Set to true to hold the run before its next task (the task already running finishes
+    normally); phase `Suspended`, condition `Suspended`. Set back to false to resume. The
+    next task's clocks start when it is triggered, so no timeout counts while the run is
+    held, except the running task's. A suspended run keeps its concurrency slot."""
 
 
 class TaskRecord(StatusModel):
@@ -119,15 +138,26 @@ class TaskRecord(StatusModel):
     """The task's output: the data of its providers' `.finished` events, merged."""
 
 
+class QueueRecord(StatusModel):
+    """The concurrency queue a run belongs to (its sequence sets `concurrency`)."""
+
+    key: Annotated[str, Field(max_length=1024)]
+    """The rendered key: runs of the same Shipyard with the same key share the queue."""
+
+    limit: Annotated[int, Field(ge=1)]
+    """How many runs of the queue may be started at once (this run's sequence's limit)."""
+
+
 class SequenceRunStatus(StatusModel):
     """Where the run is (written by the operator only)."""
 
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The `metadata.generation` the status describes."""
 
-    phase: Phase | None = None
-    """`Pending` (accepted, not started), `Started`, or `Finished`. Unset: not yet seen by the
-    operator."""
+    phase: RunPhase | None = None
+    """`Pending` (accepted, not started), `Queued` (waiting for a concurrency slot),
+    `Started`, `Suspended` (held before its next task) or `Finished`. Unset: not yet seen by
+    the operator."""
 
     result: Result | None = None
     """The worst result of the tasks that ran (`pass`, `warning` or `fail`), once finished."""
@@ -163,9 +193,14 @@ class SequenceRunStatus(StatusModel):
     """The sequence definition, copied from the Shipyard when the run started: later edits of
     the Shipyard do not change a run under way."""
 
+    queue: QueueRecord | None = None
+    """The concurrency queue of the run (set when its sequence has `concurrency`)."""
+
     score: Annotated[float, Field(ge=0, le=100)] | None = None
     """The score (0-100) of the last evaluation task of the run, if any."""
 
     conditions: list[Condition] = conditions_field()
     """`Succeeded`: `Unknown` while running; `True` when finished with `pass` or `warning`;
-    `False` otherwise. `kubectl wait --for=condition=Succeeded` waits on it."""
+    `False` otherwise. `kubectl wait --for=condition=Succeeded` waits on it. `Suspended`:
+    `True` while `spec.suspend` holds the run (reason `Suspending` while its current task
+    still runs), `False` after a resume."""

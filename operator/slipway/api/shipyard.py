@@ -139,6 +139,54 @@ class Trigger(SlipwayModel):
     `pass` or `warning`."""
 
 
+#: `{{ path }}` placeholders of a concurrency key: `shipyard`, `stage`, `sequence` or
+#: `data.<key>[.<key>...]` (the run's `spec.data`).
+KEY_TEMPLATE_PATTERN = r"^([^{}]|[{][{] *[A-Za-z0-9_.-]+ *[}][}])*$"
+
+
+class Concurrency(SlipwayModel):
+    """At most `limit` runs with the same key run at once; the others wait in phase `Queued`
+    and start first in, first out (creation time, then name)."""
+
+    limit: Annotated[int, Field(ge=1, le=1000)] = 1
+    """How many runs with the same key may be started (running or suspended) at once."""
+
+    key: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=256,
+            pattern=KEY_TEMPLATE_PATTERN,
+            json_schema_extra=explained(
+                "a key template",
+                "write text with {{ placeholders }} such as {{ stage }}, {{ sequence }}, "
+                "{{ shipyard }} or {{ data.number }}",
+            ),
+        ),
+    ] = "{{ stage }}.{{ sequence }}"
+    """Which runs share a queue (within the Shipyard): text with `{{ shipyard }}`,
+    `{{ stage }}`, `{{ sequence }}` and `{{ data.<path> }}` (from the run's `spec.data`)
+    substituted; nothing is evaluated. Runs of several sequences whose keys render the same
+    share one queue. Default: one queue per stage and sequence."""
+
+
+class History(SlipwayModel):
+    """How many finished runs to keep. The oldest beyond these are deleted (their
+    TaskExecutions, Jobs and Secrets with them), except runs whose evaluations a later
+    evaluation still compares with. Unset fields take the operator's defaults
+    (`SLIPWAY_HISTORY_*`)."""
+
+    successful_runs: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    """Finished runs with `pass` or `warning` to keep per stage and sequence."""
+
+    failed_runs: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    """Finished runs with `fail` to keep per stage and sequence."""
+
+    ttl_after_finished: Duration | None = None
+    """Delete a finished run this long after it finished, whatever the counts say
+    (`0`: keep no finished run beyond what evaluations need)."""
+
+
 class Sequence(SlipwayModel):
     """An ordered list of tasks; task N+1 starts after task N finished."""
 
@@ -153,6 +201,10 @@ class Sequence(SlipwayModel):
     triggered_on: list[Trigger] = Field(default_factory=list, max_length=MAX_TRIGGERS)
     """Start this sequence (as a new SequenceRun carrying the same context and data) when one
     of these events happens."""
+
+    concurrency: Concurrency | None = None
+    """Limit how many runs of this sequence (with the same key) run at once. Unset: no
+    limit."""
 
 
 class Stage(SlipwayModel):
@@ -175,6 +227,10 @@ class ShipyardSpec(SlipwayModel):
     )
     """The stages, in no particular order of execution (links between sequences say what
     follows what)."""
+
+    history: History | None = None
+    """How many finished runs of this Shipyard to keep (see `History`). Unset: the operator's
+    defaults."""
 
     def stage(self, name: str) -> Stage | None:
         """The stage called `name`, or None."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
@@ -61,6 +62,33 @@ class TaskExecutionSpec(SlipwayModel):
     and run."""
 
 
+#: Bound of the decisions kept per approval (keeps status objects small).
+MAX_APPROVALS = 32
+
+
+class ApprovalDecisionKind(StrEnum):
+    """What a person decided about an approval."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class ApprovalRecord(StatusModel):
+    """One person's decision about an approval task."""
+
+    user: Annotated[str, Field(min_length=1, max_length=253)]
+    """Who decided, as the API server authenticated them (TokenReview username)."""
+
+    decision: ApprovalDecisionKind
+    """`approve` or `reject`."""
+
+    at: datetime
+    """When the decision was recorded."""
+
+    comment: Annotated[str, Field(max_length=1024)] | None = None
+    """What they said."""
+
+
 class ProviderRecord(StatusModel):
     """What one TaskProvider did for this execution (its current attempt)."""
 
@@ -68,7 +96,7 @@ class ProviderRecord(StatusModel):
     """The TaskProvider's name."""
 
     kind: ProviderKind | None = None
-    """`cloudEvent`, `job` or `evaluation`."""
+    """`cloudEvent`, `job`, `evaluation` or `approval`."""
 
     attempt: Annotated[int, Field(ge=0)] = 0
     """The attempt this entry belongs to (1 for the first; 0: not yet triggered)."""
@@ -108,6 +136,16 @@ class ProviderRecord(StatusModel):
     delivery: Annotated[str, Field(max_length=1024)] | None = None
     """How sending its `.triggered` went, e.g. `HTTP 202 after 1 try` (a tool that answered at
     once shows its answer instead; a failed delivery fails the provider with the error)."""
+
+    deadline: datetime | None = None
+    """When this provider's own time runs out (an approval's `timeout`): then it fails
+    `TimedOut`."""
+
+    approvals_required: Annotated[int, Field(ge=1)] | None = None
+    """Approval providers: how many distinct approvals pass the task."""
+
+    approvals: list[ApprovalRecord] = Field(default_factory=list, max_length=MAX_APPROVALS)
+    """Approval providers: every decision, in order (who, what, when, the comment)."""
 
     reason: Reason | None = None
     """Why it finished when it did not report a result itself: `TimedOut` (no `.started` or

@@ -1,5 +1,5 @@
-"""TaskProvider: who does a task. A remote CloudEvent endpoint, a container Job, or the
-built-in evaluation (quality gate)."""
+"""TaskProvider: who does a task. A remote CloudEvent endpoint, a container Job, the built-in
+evaluation (quality gate), or an approval (a human gate)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from slipway.api.common import (
     Duration,
     Name,
     ObjectName,
+    Result,
     SlipwayModel,
     StatusModel,
     conditions_field,
@@ -43,6 +44,7 @@ class ProviderKind(StrEnum):
     CLOUD_EVENT = "cloudEvent"
     JOB = "job"
     EVALUATION = "evaluation"
+    APPROVAL = "approval"
 
 
 class CloudEventMode(StrEnum):
@@ -167,28 +169,78 @@ class EvaluationProvider(SlipwayModel):
     run's start to the evaluation."""
 
 
+class Approvers(SlipwayModel):
+    """Who may decide, besides what RBAC says (the `approve` verb on `taskexecutions`)."""
+
+    users: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list, max_length=64
+    )
+    """Usernames as the API server knows them (a TokenReview's `username`, e.g.
+    `alice@example.com` or `system:serviceaccount:team:deployer`)."""
+
+    groups: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list, max_length=64
+    )
+    """Groups: a member of any of them may decide."""
+
+
+class ApprovalProvider(SlipwayModel):
+    """A human gate: the task waits until enough people approve it (or one rejects it).
+
+    A decision is `POST /v1/namespaces/{ns}/taskexecutions/{name}/approval` with
+    `{decision: approve|reject, comment}` to the gateway, or `slipway approve|reject`. The
+    caller needs the RBAC verb `approve` on `taskexecutions` in the namespace, must be listed
+    in `approvers` when that is set, and may not be the person who triggered the run unless
+    `allowSelfApproval` is true."""
+
+    approvers: Approvers | None = None
+    """Who may decide. Unset or empty: anyone RBAC allows to `approve` taskexecutions."""
+
+    required: Annotated[int, Field(ge=1, le=16)] = 1
+    """How many distinct people must approve. One rejection fails the task at once."""
+
+    automatic: list[Result] = Field(default_factory=list, max_length=3)
+    """Results of the run so far (the worst result of its finished tasks) that approve the
+    task without a person, e.g. `[pass]`: a passing run goes on, a warning waits for a
+    person (Keptn v1's `approval` semantics). A run with no finished task has no result and
+    always waits for a person."""
+
+    allow_self_approval: bool = False
+    """Whether the person who triggered the run (`slipway.dev/triggered-by`) may approve it."""
+
+    timeout: Duration | None = None
+    """How long to wait for the decisions; then the task fails `TimedOut`. Unset: only the
+    task's own `timeout` applies (the approval answers `.started` at once, so `startTimeout`
+    never ends it)."""
+
+
 class TaskProviderSpec(SlipwayModel):
     """Which tool does a task, in which stages and Shipyards. Set exactly one of
-    `cloudEvent`, `job` and `evaluation`."""
+    `cloudEvent`, `job`, `evaluation` and `approval`."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "has(self.cloudEvent) || has(self.job) || has(self.evaluation)",
+                    "rule": (
+                        "has(self.cloudEvent) || has(self.job) || has(self.evaluation)"
+                        " || has(self.approval)"
+                    ),
                     "message": (
-                        "set one of spec.cloudEvent (a remote tool), spec.job (a container) "
-                        "or spec.evaluation (the built-in quality gate)"
+                        "set one of spec.cloudEvent (a remote tool), spec.job (a container), "
+                        "spec.evaluation (the built-in quality gate) or spec.approval "
+                        "(a human gate)"
                     ),
                     "reason": "FieldValueRequired",
                 },
                 {
                     "rule": (
                         "(has(self.cloudEvent) ? 1 : 0) + (has(self.job) ? 1 : 0)"
-                        " + (has(self.evaluation) ? 1 : 0) <= 1"
+                        " + (has(self.evaluation) ? 1 : 0) + (has(self.approval) ? 1 : 0) <= 1"
                     ),
                     "message": (
-                        "set only one of spec.cloudEvent, spec.job and spec.evaluation; "
+                        "set only one of spec.cloudEvent, spec.job, spec.evaluation and "
+                        "spec.approval; "
                         "use one TaskProvider per tool (several may serve the same task)"
                     ),
                     "reason": "FieldValueForbidden",
@@ -215,13 +267,17 @@ class TaskProviderSpec(SlipwayModel):
     evaluation: EvaluationProvider | None = None
     """The built-in quality gate."""
 
+    approval: ApprovalProvider | None = None
+    """A human gate: people approve or reject the task."""
+
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
         """The same rule as the CRD's: exactly one of the three kinds is set."""
-        count = sum(x is not None for x in (self.cloud_event, self.job, self.evaluation))
+        kinds = (self.cloud_event, self.job, self.evaluation, self.approval)
+        count = sum(x is not None for x in kinds)
         if count != 1:
             raise ValueError(
-                "a TaskProvider sets exactly one of cloudEvent, job and evaluation"
+                "a TaskProvider sets exactly one of cloudEvent, job, evaluation and approval"
                 f" (this one sets {count})"
             )
         return self
@@ -235,7 +291,9 @@ class TaskProviderSpec(SlipwayModel):
             return ProviderKind.JOB
         if self.evaluation is not None:
             return ProviderKind.EVALUATION
-        raise ValueError("a TaskProvider sets one of cloudEvent, job and evaluation")
+        if self.approval is not None:
+            return ProviderKind.APPROVAL
+        raise ValueError("a TaskProvider sets one of cloudEvent, job, evaluation and approval")
 
     def serves(self, shipyard: str, stage: str, task: str) -> bool:
         """Whether this provider carries out `task` in `stage` of `shipyard`."""
@@ -250,7 +308,7 @@ class TaskProviderStatus(StatusModel):
     """What the operator observed about the TaskProvider (written by the operator only)."""
 
     kind: ProviderKind | None = None
-    """Which kind of provider this is (`cloudEvent`, `job` or `evaluation`), for
+    """Which kind of provider this is (`cloudEvent`, `job`, `evaluation` or `approval`), for
     `kubectl get`."""
 
     observed_generation: Annotated[int, Field(ge=0)] | None = None

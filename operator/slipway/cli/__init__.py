@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from slipway.cli.common import EXIT_CODES_HELP, USAGE, CliError
+from slipway.cli.control import CONTROL_COMMANDS
 from slipway.cli.dev import dev
 from slipway.cli.quality import evaluate, invalidate
 from slipway.cli.runs import COMMANDS
@@ -94,7 +95,7 @@ def completion(shell: str, prog: str) -> int:
     return 0
 
 
-for command in (*COMMANDS, evaluate, invalidate, dev):
+for command in (*COMMANDS, *CONTROL_COMMANDS, evaluate, invalidate, dev):
     cli.add_command(command)  # type: ignore[arg-type]
 
 

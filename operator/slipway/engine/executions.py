@@ -238,6 +238,7 @@ def _start_attempt(
             attempt=attempt,
             triggered_id=triggered_id(p.name, attempt),
             triggered_at=now,
+            deadline=_own_deadline(p.spec, now),
         )
         for p in chosen
     ]
@@ -282,12 +283,16 @@ def _during_attempt(
             late = f"no .started or .finished within {within} (startTimeout)"
         elif finish_by is not None and now >= finish_by:
             late = f"no .finished within {_span(task.timeout, limits.timeout)} (timeout)"
+        elif record.deadline is not None and now >= record.deadline:
+            late = f"no decision by {_time(record.deadline)} (the approval's timeout)"
         else:
             waiting = True
             if record.phase == Phase.PENDING:
                 deadlines.append(start_by)
             if finish_by is not None:
                 deadlines.append(finish_by)
+            if record.deadline is not None:
+                deadlines.append(record.deadline)
             continue
         end_provider(record, Reason.TIMED_OUT, late, now)
         decision.cleanup.append(record.name)
@@ -359,6 +364,14 @@ def _finish(
                 f"{result.value} ({reason.value}): {message}",
             )
         )
+
+
+def _own_deadline(provider: TaskProviderSpec, now: datetime) -> datetime | None:
+    """A provider's own time limit (an approval's `timeout`), from its trigger."""
+    approval = provider.approval
+    if approval is None or approval.timeout is None:
+        return None
+    return now + parse_duration(approval.timeout)
 
 
 def _leftovers(status: TaskExecutionStatus) -> list[str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from slipway.api.common import Result
 from slipway.api.sequencerun import SequenceRunSpec, TaskRecord
 from slipway.api.shipyard import Selector, ShipyardSpec
-from slipway.constants import ANNOTATION_CONTEXT
+from slipway.constants import ANNOTATION_CONTEXT, ANNOTATION_TRIGGERED_BY
 from slipway.engine.decisions import NewRun
 from slipway.engine.objects import run_labels
 from slipway.engine.results import as_result, succeeded
@@ -62,10 +62,20 @@ def linked_runs(
                     labels=run_labels(
                         run.spec.shipyard, stage.name, sequence.name, parent_run=run.name
                     ),
-                    annotations={ANNOTATION_CONTEXT: context},
+                    annotations=_inherited(run, context),
                 )
             )
     return runs
+
+
+def _inherited(run: RunView, context: str) -> dict[str, str]:
+    """A linked run's annotations: the context, and who triggered the chain (so the person
+    who started `dev` cannot approve the gate of `prod` they set off)."""
+    annotations = {ANNOTATION_CONTEXT: context}
+    who = run.annotations.get(ANNOTATION_TRIGGERED_BY)
+    if who:
+        annotations[ANNOTATION_TRIGGERED_BY] = who
+    return annotations
 
 
 def selector_matches(

@@ -17,6 +17,7 @@ from slipway.api.sequencerun import SequenceRunSpec
 from slipway.api.taskexecution import TaskExecutionSpec
 from slipway.constants import (
     ANNOTATION_CONTEXT,
+    ANNOTATION_TRIGGERED_BY,
     API_VERSION,
     LABEL_PARENT_RUN,
     LABEL_RUN,
@@ -86,15 +87,22 @@ def build_run(
     *,
     context: str | None = None,
     parent_run: str | None = None,
+    triggered_by: str | None = None,
 ) -> Body:
     """A SequenceRun named `name` (owned by nobody: a run outlives what started it), labelled
-    by `run_labels`; `context` becomes its correlation id (annotation `slipway.dev/context`)."""
+    by `run_labels`; `context` becomes its correlation id (annotation `slipway.dev/context`),
+    `triggered_by` the person who asked for it (annotation `slipway.dev/triggered-by`)."""
     metadata: Body = {
         "name": name,
         "labels": run_labels(spec.shipyard, spec.stage, spec.sequence, parent_run),
     }
+    annotations = {}
     if context:
-        metadata["annotations"] = {ANNOTATION_CONTEXT: context}
+        annotations[ANNOTATION_CONTEXT] = context
+    if triggered_by:
+        annotations[ANNOTATION_TRIGGERED_BY] = triggered_by
+    if annotations:
+        metadata["annotations"] = annotations
     return {
         "apiVersion": API_VERSION,
         "kind": "SequenceRun",

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from slipway.api.common import ConditionStatus, Phase, Reason, Result, StatusModel
-from slipway.api.sequencerun import SequenceRunStatus
+from slipway.api.sequencerun import RunPhase, SequenceRunStatus
 from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.engine.conditions import SUCCEEDED, conditions_with
 from slipway.engine.results import succeeded
@@ -40,7 +40,10 @@ def finish_status(
     """Finish a run's or an execution's status (in place): phase `Finished`, the result, its
     reason and message, `finishedAt`, and condition `Succeeded` True for `pass`/`warning`,
     False for `fail`. The one rule for how anything of Slipway's finishes."""
-    new.phase = Phase.FINISHED
+    if isinstance(new, SequenceRunStatus):
+        new.phase = RunPhase.FINISHED
+    else:
+        new.phase = Phase.FINISHED
     new.result, new.reason, new.message = result, reason, message
     new.finished_at = now
     if isinstance(new, TaskExecutionStatus):

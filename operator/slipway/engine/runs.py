@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slipway.api.common import ConditionStatus, Phase, Reason, Result
-from slipway.api.sequencerun import SequenceRunSpec, SequenceRunStatus, TaskRecord
+from slipway.api.sequencerun import (
+    QueueRecord,
+    RunPhase,
+    SequenceRunSpec,
+    SequenceRunStatus,
+    TaskRecord,
+)
 from slipway.api.shipyard import Sequence, ShipyardSpec
 from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus, execution_name
 from slipway.constants import ANNOTATION_CONTEXT
@@ -27,6 +34,14 @@ from slipway.engine.decisions import FinishExecution, KubeEvent, NewExecution, R
 from slipway.engine.links import linked_runs
 from slipway.engine.objects import execution_labels
 from slipway.engine.patches import finish_status, status_patch
+from slipway.engine.queue import (
+    KeyTemplateError,
+    Member,
+    QueueSpec,
+    admit,
+    queue_message,
+    render_key,
+)
 from slipway.engine.results import as_result, succeeded, worst
 
 #: Condition reason while a run is under way.
@@ -35,6 +50,14 @@ RUNNING = "Running"
 #: the run's end and by its execution's own Warning); each task's steps are in the status.
 EVENT_RUN_STARTED = "RunStarted"
 EVENT_RUN_FINISHED = "RunFinished"
+EVENT_RUN_QUEUED = "RunQueued"
+EVENT_RUN_SUSPENDED = "RunSuspended"
+EVENT_RUN_RESUMED = "RunResumed"
+#: The condition saying whether `spec.suspend` holds the run, and its reasons.
+SUSPENDED = "Suspended"
+SUSPENDING = "Suspending"
+RESUMED = "Resumed"
+QUEUED = "Queued"
 #: Task reasons a run takes over when that task fails (any other failure is `Failed`).
 _PASSED_ON = (Reason.TIMED_OUT, Reason.NO_PROVIDER, Reason.ABORTED)
 
@@ -62,7 +85,7 @@ def run_context(run: RunView) -> str:
 def current_execution(run: RunView) -> str | None:
     """The name of the TaskExecution `decide_run` reads: the last task reached (None: the
     run has not reached one, or it finished)."""
-    if run.status.phase == Phase.FINISHED or not run.status.tasks:
+    if run.status.phase == RunPhase.FINISHED or not run.status.tasks:
         return None
     record = run.status.tasks[-1]
     return record.execution or execution_name(run.name, record.index, record.name)
@@ -73,6 +96,7 @@ def decide_run(
     shipyard: ShipyardSpec | None,
     executions: Mapping[str, TaskExecutionStatus],
     now: datetime,
+    members: Seq[Member] = (),
 ) -> RunDecision:
     """What to do for `run` now.
 
@@ -81,27 +105,48 @@ def decide_run(
     run that exist, by name (a status may be empty). A finished run gives
     `RunDecision(finished=True)` and nothing else, every time. The same arguments always give
     the same decision.
+
+    `members`: the other runs of the namespace as the concurrency queue sees them (see
+    `slipway.engine.queue`); only read when a run of a sequence with `concurrency` has not
+    started yet.
     """
-    if run.status.phase == Phase.FINISHED:
+    if run.status.phase == RunPhase.FINISHED:
         return RunDecision(finished=True)
-    if run.status.phase in (None, Phase.PENDING) or run.status.sequence is None:
-        return _start(run, shipyard, now)
+    if run.status.phase in (None, RunPhase.PENDING, RunPhase.QUEUED) or run.status.sequence is None:
+        return _start(run, shipyard, now, members)
     return _advance(run, run.status.sequence, shipyard, executions, now)
 
 
-def _start(run: RunView, shipyard: ShipyardSpec | None, now: datetime) -> RunDecision:
+def _start(
+    run: RunView, shipyard: ShipyardSpec | None, now: datetime, members: Seq[Member]
+) -> RunDecision:
     spec = run.spec
     new = run.status.model_copy(deep=True)
     new.context = new.context or run_context(run)
-    new.started_at = new.started_at or now
     new.data = copy.deepcopy(spec.data)
     decision = RunDecision()
     if spec.abort:
+        new.started_at = new.started_at or now
         return _finish(run, new, None, Result.FAIL, Reason.ABORTED, _aborted(None), now, decision)
     problem, sequence = _lookup(spec, shipyard)
+    concurrency = sequence.concurrency if sequence is not None else None
+    new.queue = None  # set again below when the sequence (still) has a queue
+    if concurrency is not None:
+        try:
+            key = render_key(concurrency.key, spec)
+        except KeyTemplateError as error:
+            problem, sequence = str(error), None
+        else:
+            queue = QueueSpec(key, concurrency.limit)
+            new.queue = QueueRecord(key=key, limit=queue.limit)
+            admission = admit(run.name, spec.shipyard, run.created, queue, members)
+            if not admission.admitted:
+                return _queued(run, new, queue_message(queue, admission), now, decision)
+            new.message = None
+    new.started_at = new.started_at or now
     if sequence is None:
         return _finish(run, new, None, Result.FAIL, Reason.INVALID, problem, now, decision)
-    new.phase = Phase.STARTED
+    new.phase = RunPhase.STARTED
     new.sequence = sequence.model_copy(deep=True)
     new.tasks = []
     decision.events.append(
@@ -112,9 +157,62 @@ def _start(run: RunView, shipyard: ShipyardSpec | None, now: datetime) -> RunDec
             f"({_count(len(sequence.tasks), 'task')}, context {new.context})",
         )
     )
-    _reach_task(run, new, 0, decision, now)
+    if spec.suspend:
+        _hold(new, 0, decision, now)
+    else:
+        _reach_task(run, new, 0, decision, now)
     decision.status = status_patch(run.status, new)
     return decision
+
+
+def _queued(
+    run: RunView, new: SequenceRunStatus, message: str, now: datetime, decision: RunDecision
+) -> RunDecision:
+    """Wait in the queue: phase `Queued`, the runs ahead named in the message. The worker is
+    woken when a run of the namespace that is in a queue changes."""
+    if run.status.phase != RunPhase.QUEUED:
+        decision.events.append(KubeEvent("Normal", EVENT_RUN_QUEUED, message))
+    new.phase = RunPhase.QUEUED
+    new.message = message
+    new.conditions = conditions_with(
+        new.conditions, SUCCEEDED, ConditionStatus.UNKNOWN, QUEUED, message, now
+    )
+    decision.status = status_patch(run.status, new) or None
+    return decision
+
+
+def _hold(new: SequenceRunStatus, index: int, decision: RunDecision, now: datetime) -> None:
+    """`spec.suspend`: hold the run before task `index` (nothing runs meanwhile)."""
+    assert new.sequence is not None
+    task = new.sequence.tasks[index]
+    position = f"{index + 1}/{len(new.sequence.tasks)}"
+    message = f"suspended before task {task.name} ({position}): set spec.suspend to false to resume"
+    if new.phase != RunPhase.SUSPENDED:
+        decision.events.append(KubeEvent("Normal", EVENT_RUN_SUSPENDED, message))
+    new.phase = RunPhase.SUSPENDED
+    new.message = message
+    new.conditions = conditions_with(
+        new.conditions, SUSPENDED, ConditionStatus.TRUE, SUSPENDED, message, now
+    )
+    new.conditions = conditions_with(
+        new.conditions, SUCCEEDED, ConditionStatus.UNKNOWN, SUSPENDED, message, now
+    )
+
+
+def _suspend_condition(run: RunView, new: SequenceRunStatus, now: datetime) -> None:
+    """While a task runs: say that a suspend will hold the run after it (or that a resume
+    came before it finished)."""
+    record = new.tasks[-1]
+    held = any(c.type == SUSPENDED and c.status == ConditionStatus.TRUE for c in new.conditions)
+    if run.spec.suspend:
+        message = f"suspend requested: the run holds once task {record.name} finishes"
+        new.conditions = conditions_with(
+            new.conditions, SUSPENDED, ConditionStatus.TRUE, SUSPENDING, message, now
+        )
+    elif held:
+        new.conditions = conditions_with(
+            new.conditions, SUSPENDED, ConditionStatus.FALSE, RESUMED, "resumed", now
+        )
 
 
 def _lookup(spec: SequenceRunSpec, shipyard: ShipyardSpec | None) -> tuple[str, Sequence | None]:
@@ -147,11 +245,21 @@ def _advance(
 ) -> RunDecision:
     new = run.status.model_copy(deep=True)
     decision = RunDecision()
-    if not new.tasks:  # a status without task records (written by hand?): reach task 0
-        _reach_task(run, new, 0, decision, now)
-        decision.status = status_patch(run.status, new)
+    if not new.tasks:  # held before task 0, or a status without task records: reach task 0
+        if run.spec.suspend and not run.spec.abort:
+            _hold(new, 0, decision, now)
+        elif run.spec.abort:
+            return _finish(
+                run, new, None, Result.FAIL, Reason.ABORTED, _aborted(None), now, decision
+            )
+        else:
+            _reach_task(run, new, 0, decision, now)
+        decision.status = status_patch(run.status, new) or None
         return decision
     record = new.tasks[-1]
+    if record.phase == Phase.FINISHED and not run.spec.abort:
+        # Recorded before a hold (spec.suspend): the run goes on once resumed.
+        return _next(run, new, sequence, shipyard, record, now, decision)
     name = record.execution or execution_name(run.name, record.index, record.name)
     execution = executions.get(name)
     finished = execution is not None and execution.phase == Phase.FINISHED
@@ -172,17 +280,36 @@ def _advance(
         decision.create_executions.append(_new_execution(run, new, record.index))
         return decision
     if not finished:
-        # Nothing to write while the task runs: its record says Started since it was
-        # reached, and the execution's own status tells its steps. One run write per task.
+        # Nothing to write while the task runs (its record says Started since it was
+        # reached, and the execution's own status tells its steps), except what a suspend
+        # or resume requested meanwhile.
+        _suspend_condition(run, new, now)
+        decision.status = status_patch(run.status, new) or None
         return decision
     _record(new, record, execution, now)
     if record.result == Result.FAIL:
         reason = record.reason if record.reason in _PASSED_ON else Reason.FAILED
         message = f"task {record.name} failed: {record.message or 'no message'}"
         return _finish(run, new, shipyard, Result.FAIL, reason, message, now, decision)
+    return _next(run, new, sequence, shipyard, record, now, decision)
+
+
+def _next(
+    run: RunView,
+    new: SequenceRunStatus,
+    sequence: Sequence,
+    shipyard: ShipyardSpec | None,
+    record: TaskRecord,
+    now: datetime,
+    decision: RunDecision,
+) -> RunDecision:
+    """Task `record` finished without failing: hold (suspend), reach the next, or finish."""
     if record.index + 1 < len(sequence.tasks):
-        _reach_task(run, new, record.index + 1, decision, now)
-        decision.status = status_patch(run.status, new)
+        if run.spec.suspend:
+            _hold(new, record.index + 1, decision, now)
+        else:
+            _reach_task(run, new, record.index + 1, decision, now)
+        decision.status = status_patch(run.status, new) or None
         return decision
     result = worst(t.result for t in new.tasks)
     message = _completed(run, new, result)
@@ -200,6 +327,16 @@ def _reach_task(
         TaskRecord(name=task.name, index=index, execution=name, phase=Phase.STARTED, started_at=now)
     )
     new.current_task = task.name
+    if new.phase == RunPhase.SUSPENDED:
+        decision.events.append(
+            KubeEvent("Normal", EVENT_RUN_RESUMED, f"resumed at task {task.name}")
+        )
+    if any(c.type == SUSPENDED and c.status == ConditionStatus.TRUE for c in new.conditions):
+        new.conditions = conditions_with(
+            new.conditions, SUSPENDED, ConditionStatus.FALSE, RESUMED, "resumed", now
+        )
+    new.phase = RunPhase.STARTED
+    new.message = None
     position = f"{index + 1}/{len(new.sequence.tasks)}"
     message = f"running task {task.name} ({position})"
     new.conditions = conditions_with(

@@ -45,6 +45,15 @@ class _Decision:
     allowed: bool
     username: str
     expires: float
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a bearer token belongs to, as the API server's TokenReview says."""
+
+    username: str
+    groups: tuple[str, ...]
 
 
 class KubernetesAuthorizer:
@@ -52,18 +61,31 @@ class KubernetesAuthorizer:
 
     def __init__(self, kube: Kube, cache_seconds: float = 10.0) -> None:
         self._kube = kube
-        self._cache: dict[tuple[str, str, str], _Decision] = {}
+        self._cache: dict[tuple[str, str, str, str, str], _Decision] = {}
         self._cache_seconds = cache_seconds
 
     async def authorize(self, token: str, verb: str, namespace: str) -> str:
         """The username behind `token` when it may `verb` sequenceruns in `namespace`;
         raises AuthError(401) for an unknown token and AuthError(403) for a refusal."""
+        return (await self.caller(token, verb, namespace)).username
+
+    async def caller(
+        self,
+        token: str,
+        verb: str,
+        namespace: str,
+        resource: str = SEQUENCERUN_PLURAL,
+        name: str = "",
+    ) -> Caller:
+        """Who `token` belongs to, when they may `verb` `resource` (named `name`, if given)
+        in `namespace` (a custom verb such as `approve` works the same); AuthError(401) for
+        an unknown token, AuthError(403) for a refusal."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        key = (digest, verb, namespace)
+        key = (digest, verb, namespace, resource, name)
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is None or cached.expires < now:
-            cached = await self._review(token, verb, namespace, now)
+            cached = await self._review(token, verb, namespace, now, resource, name)
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[key] = cached
@@ -72,14 +94,16 @@ class KubernetesAuthorizer:
         if not cached.allowed:
             raise AuthError(
                 403,
-                f"{cached.username} may not {verb} {SEQUENCERUN_PLURAL}.{GROUP} in namespace "
+                f"{cached.username} may not {verb} {resource}.{GROUP} in namespace "
                 f"{namespace}; grant it with a Role and RoleBinding",
             )
-        return cached.username
+        return Caller(cached.username, cached.groups)
 
-    async def _review(self, token: str, verb: str, namespace: str, now: float) -> _Decision:
+    async def _review(
+        self, token: str, verb: str, namespace: str, now: float, resource: str, name: str
+    ) -> _Decision:
         who = await self._kube.review_token(token)
         if who is None:
             return _Decision(False, "", now + self._cache_seconds)
-        allowed = await self._kube.may(who, verb, namespace, GROUP, SEQUENCERUN_PLURAL)
-        return _Decision(allowed, who.username, now + self._cache_seconds)
+        allowed = await self._kube.may(who, verb, namespace, GROUP, resource, name=name or None)
+        return _Decision(allowed, who.username, now + self._cache_seconds, tuple(who.groups))

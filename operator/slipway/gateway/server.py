@@ -45,6 +45,7 @@ from slipway.events import (
     parse_http,
     parse_triggered_id,
 )
+from slipway.gateway import approvals
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
 from slipway.kube.client import Kube, Ref
 from slipway.providers.responses import record_response
@@ -83,6 +84,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
+    approvals.add_routes(app, gateway.kube, gateway.authorizer, gateway.wake)
     return app
 
 
@@ -127,7 +129,7 @@ class Routes:
         self, request: web.Request, namespace: str, trigger: SequenceTrigger
     ) -> web.Response:
         token = bearer_token(request.headers.get("Authorization"))
-        await self.g.authorizer.authorize(token, "create", namespace)
+        caller = await self.g.authorizer.authorize(token, "create", namespace)
         shipyard = await self._shipyard(namespace, trigger.shipyard)
         if isinstance(shipyard, web.Response):
             return shipyard
@@ -146,7 +148,7 @@ class Routes:
         spec = SequenceRunSpec(
             shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=trigger.data
         )
-        body = build_run(run_name, spec, context=context)
+        body = build_run(run_name, spec, context=context, triggered_by=caller)
         created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body) is not None
         if not created:  # the same event again: the run it started already exists
             existing = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))

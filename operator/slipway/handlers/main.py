@@ -26,7 +26,7 @@ from slipway.constants import (
     TASKPROVIDER_PLURAL,
     VERSION,
 )
-from slipway.handlers import executions, jobs, runs, shipyards
+from slipway.handlers import executions, jobs, queue, runs, shipyards
 from slipway.handlers.indexes import (
     ExecutionIndex,
     JobIndex,
@@ -109,6 +109,17 @@ async def stop_workers(memo: Runtime, **_: Any) -> None:
     await memo.events.stop()
 
 
+@kopf.on.startup(id="history_cleanup")
+async def history_cleanup(memo: Runtime, **_: Any) -> None:
+    """The history clean-up loop (`handlers/retention.py`)."""
+    memo.retention.start()
+
+
+@kopf.on.cleanup(id="stop_history_cleanup")
+async def stop_history_cleanup(memo: Runtime, **_: Any) -> None:
+    await memo.retention.stop()
+
+
 @kopf.on.event(GROUP, VERSION, SEQUENCERUN_PLURAL, id="run_changed")
 async def run_changed(
     namespace: str | None,
@@ -123,6 +134,10 @@ async def run_changed(
     executions_by_run: ExecutionIndex = kwargs["executions_by_run"]
     providers_by_task: ProviderIndex = kwargs["providers_by_task"]
     key = (SEQUENCERUN_PLURAL, namespace, name)
+    if queue.frees_queue(type, body):  # a slot or a place in line frees up
+        memo.wakeups.wake_all(SEQUENCERUN_PLURAL, namespace)
+    if not running(body.get("status")):  # one more finished run: history may be over limit
+        memo.retention.poke()
     if type == "DELETED":
         memo.supervisor.gone(key)
         return

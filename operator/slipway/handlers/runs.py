@@ -19,8 +19,10 @@ from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.constants import SEQUENCERUN_PLURAL, SHIPYARD_PLURAL, TASKEXECUTION_PLURAL
 from slipway.engine.decisions import FinishExecution, RunDecision
 from slipway.engine.objects import build_event, build_execution, build_linked_run, involved
+from slipway.engine.queue import needs_queue
 from slipway.engine.responses import finish_execution as finished_patch
 from slipway.engine.runs import RunView, current_execution, decide_run
+from slipway.handlers import queue
 from slipway.handlers.executions import SpecCache, start_execution
 from slipway.handlers.indexes import ExecutionIndex, ProviderIndex, ShipyardIndex, version_of
 from slipway.handlers.runtime import Runtime
@@ -72,8 +74,14 @@ async def run_worker(
                 status = await execution_status(rt.kube, executions, view, current)
                 if status is not None:
                     known[current] = status
-            decision = decide_run(view, shipyard, known, datetime.now(UTC))
-            await perform(rt, body, decision, providers)
+            if needs_queue(view.status.phase, view.spec, shipyard):
+                async with queue.lock(namespace):  # one admission at a time, from the API
+                    others = await queue.members(rt.kube, namespace, shipyards)
+                    decision = decide_run(view, shipyard, known, datetime.now(UTC), others)
+                    await perform(rt, body, decision, providers)
+            else:
+                decision = decide_run(view, shipyard, known, datetime.now(UTC))
+                await perform(rt, body, decision, providers)
             if decision.finished:
                 return
             await rt.wakeups.sleep(key, decision.wake_at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slipway import logs, metrics
+from slipway.handlers.retention import Retention
 from slipway.handlers.supervisor import Supervisor
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube
@@ -30,6 +31,7 @@ class Runtime:
     supervisor: Supervisor
     job_watch: JobWatch
     events: EventPoster
+    retention: Retention
 
     @classmethod
     def create(cls, settings: Settings, dispatch: DispatchContext, wakeups: Wakeups) -> Runtime:
@@ -45,4 +47,5 @@ class Runtime:
             supervisor=supervisor,
             job_watch=JobWatch(kube),
             events=EventPoster(kube),
+            retention=Retention(kube, settings),
         )

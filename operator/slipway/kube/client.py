@@ -167,6 +167,38 @@ class Kube:
         items: list[Body] = result.get("items", [])
         return items
 
+    async def list_all(
+        self, plural: str, namespace: str | None, label_selector: str = ""
+    ) -> Bodies:
+        """Every object of `plural` in `namespace`, or in every namespace when None."""
+        if namespace is not None:
+            return await self.list(plural, namespace, label_selector)
+        with _translated():
+            result = await self._custom.list_cluster_custom_object(
+                GROUP, VERSION, plural, label_selector=label_selector
+            )
+        items: Bodies = result.get("items", [])
+        return items
+
+    async def delete(self, ref: Ref, uid: str) -> bool:
+        """Delete the object only if it is still the one seen (`uid` precondition), leaving
+        what it owns to the garbage collector (background propagation: one request, and the
+        object is gone at once). True when deleted now; False when it was already gone or
+        replaced by a namesake."""
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(uid=uid), propagation_policy="Background"
+        )
+        try:
+            with _translated():
+                await self._custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, ref.namespace, ref.plural, ref.name, body=options
+                )
+        except KubeError as error:
+            if error.not_found or error.conflict:
+                return False
+            raise
+        return True
+
     async def ensure_created(self, plural: str, namespace: str, body: Body) -> Body | None:
         """Create `body`; the object as created now, or None when it already existed."""
         try:
@@ -384,10 +416,16 @@ class Kube:
         )
 
     async def may(
-        self, who: Identity, verb: str, namespace: str, group: str, resource: str
+        self,
+        who: Identity,
+        verb: str,
+        namespace: str,
+        group: str,
+        resource: str,
+        name: str | None = None,
     ) -> bool:
-        """Whether `who` may `verb` `resource` of `group` in `namespace` (a
-        SubjectAccessReview)."""
+        """Whether `who` may `verb` `resource` (the one called `name`, if given) of `group`
+        in `namespace` (a SubjectAccessReview; a custom verb such as `approve` works too)."""
         with _translated():
             access = await self._authz.create_subject_access_review(
                 client.V1SubjectAccessReview(
@@ -397,7 +435,11 @@ class Kube:
                         groups=who.groups,
                         extra=who.extra,
                         resource_attributes=client.V1ResourceAttributes(
-                            namespace=namespace, verb=verb, group=group, resource=resource
+                            namespace=namespace,
+                            verb=verb,
+                            group=group,
+                            resource=resource,
+                            name=name,
                         ),
                     )
                 )

@@ -22,6 +22,7 @@ from slipway.engine.decisions import Patch, Trigger
 from slipway.engine.responses import note_delivery
 from slipway.events import TaskResponse, to_http
 from slipway.kube.errors import KubeError
+from slipway.providers import approval
 from slipway.providers.cloudevent import deliver
 from slipway.providers.context import DispatchContext, ExecutionRef, build_triggered
 from slipway.providers.evaluation import run_evaluation
@@ -92,6 +93,9 @@ async def _trigger(
     if provider.evaluation is not None:  # the built-in quality gate, carried out in-process
         await run_evaluation(ctx, execution, provider, order)
         metrics.delivered("evaluation", "ok", attempt=order.attempt)
+        return None
+    if provider.approval is not None:  # a human gate: decided through the gateway
+        await approval.start(ctx, execution, provider, order)
         return None
     if provider.job is not None:  # a container: one Job per attempt, followed by its watch
         await start_job(ctx, execution, provider, order)
