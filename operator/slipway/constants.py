@@ -27,3 +27,8 @@ ANNOTATION_CONTEXT: Final = f"{GROUP}/context"
 #: On a finished evaluation's TaskExecution: `"true"` leaves it out of every later comparison
 #: (`slipway invalidate <taskexecution>` sets it; removing it brings the evaluation back).
 ANNOTATION_INVALIDATED: Final = f"{GROUP}/invalidated"
+
+#: Who triggered a run through the gateway: the username (annotation) and, to select one
+#: person's runs with a label selector, the first 32 hex digits of its sha256 (label).
+ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+LABEL_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"

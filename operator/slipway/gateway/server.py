@@ -46,6 +46,8 @@ from slipway.events import (
     parse_triggered_id,
 )
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
+from slipway.gateway.web import WebOptions, prepare_trigger
+from slipway.gateway.web import register as register_web
 from slipway.kube.client import Kube, Ref
 from slipway.providers.responses import record_response
 
@@ -73,11 +75,14 @@ def problem(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)
 
 
-def build_app(gateway: Gateway) -> web.Application:
-    """The aiohttp application (routes only; the caller runs it)."""
+def build_app(gateway: Gateway, page: WebOptions | None = None) -> web.Application:
+    """The aiohttp application (routes only; the caller runs it); with `page`, also the web
+    page and its routes (`slipway.gateway.web`)."""
     app = web.Application(
         client_max_size=gateway.max_event_size + 1, middlewares=[metrics.gateway_middleware]
     )
+    if page is not None:
+        register_web(app, page)
     routes = Routes(gateway)
     app.router.add_post("/v1/namespaces/{namespace}/events", routes.post_event)
     app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)
@@ -127,12 +132,13 @@ class Routes:
         self, request: web.Request, namespace: str, trigger: SequenceTrigger
     ) -> web.Response:
         token = bearer_token(request.headers.get("Authorization"))
-        await self.g.authorizer.authorize(token, "create", namespace)
+        username = await self.g.authorizer.authorize(token, "create", namespace)
         shipyard = await self._shipyard(namespace, trigger.shipyard)
         if isinstance(shipyard, web.Response):
             return shipyard
         name, shipyard_spec = shipyard
-        if shipyard_spec.sequence(trigger.stage, trigger.sequence) is None:
+        sequence = shipyard_spec.sequence(trigger.stage, trigger.sequence)
+        if sequence is None:
             stages = shipyard_spec.stages
             known = ", ".join(f"{s.name}.{q.name}" for s in stages for q in s.sequences)
             return problem(
@@ -142,11 +148,17 @@ class Routes:
                 f"{trigger.stage!r}; it has: {known}",
             )
         run_name = run_name_for(trigger)
+        prepared = prepare_trigger(request, namespace, run_name, sequence, trigger.data, username)
+        if isinstance(prepared, web.Response):  # data that does not fit the inputs: 422
+            return prepared
+        data, labels, annotations = prepared
         context = trigger.context or uuid.uuid4().hex
         spec = SequenceRunSpec(
-            shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=trigger.data
+            shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=data
         )
         body = build_run(run_name, spec, context=context)
+        body["metadata"]["labels"].update(labels)  # who triggered it (slipway.gateway.web)
+        body["metadata"].setdefault("annotations", {}).update(annotations)
         created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body) is not None
         if not created:  # the same event again: the run it started already exists
             existing = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))
