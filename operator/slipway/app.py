@@ -58,7 +58,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     )
     page = WebOptions(
         kube=kube,
-        access=Access(kube.api),
+        access=Access(kube),
         gateway_url=settings.gateway_url,
         namespace=settings.namespace,
         event_type_prefix=settings.event_type_prefix,

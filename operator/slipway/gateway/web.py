@@ -48,7 +48,7 @@ from slipway.gateway.uploads import (
     sweeper,
 )
 from slipway.gateway.views import capabilities, run_view
-from slipway.kube.access import Access, Identity, list_everywhere, list_with_version, watch_changes
+from slipway.kube.access import Access, Identity, list_everywhere
 from slipway.kube.client import Body, Kube, Ref
 
 log = logging.getLogger(__name__)
@@ -306,15 +306,15 @@ class WebRoutes:
         deadline = time.monotonic() + STREAM_SECONDS
         selector = f"{LABEL_RUN}={name}"
         while time.monotonic() < deadline:
-            runs, run_version = await list_with_version(
-                self.o.kube, SEQUENCERUN_PLURAL, namespace, field_selector=f"metadata.name={name}"
+            runs, run_version = await self.o.kube.list_with_version(
+                SEQUENCERUN_PLURAL, namespace, field_selector=f"metadata.name={name}"
             )
             if not runs:
                 yield "end", {"namespace": namespace, "name": name, "deleted": True}
                 return
             run = runs[0]
-            executions, exec_version = await list_with_version(
-                self.o.kube, TASKEXECUTION_PLURAL, namespace, label_selector=selector
+            executions, exec_version = await self.o.kube.list_with_version(
+                TASKEXECUTION_PLURAL, namespace, label_selector=selector
             )
             by_name = {e["metadata"]["name"]: e for e in executions}
             view = run_view(run, list(by_name.values()))
@@ -387,13 +387,8 @@ class WebRoutes:
         **selectors: str,
     ) -> None:
         try:
-            async for kind, obj in watch_changes(
-                self.o.kube,
-                plural,
-                namespace,
-                resource_version=version,
-                seconds=seconds,
-                **selectors,
+            async for kind, obj in self.o.kube.watch_changes(
+                plural, namespace, version, int(seconds), **selectors
             ):
                 await queue.put((plural, kind, obj))
         finally:
