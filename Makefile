@@ -4,8 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install lint format test test-unit test-cluster binaries demo demo-capabilities bench cluster cluster-down \
-        cluster-status kind clean crds node-tools
+.PHONY: install lint format test test-unit test-cluster binaries demo demo-capabilities demo-web bench cluster cluster-down \
+        cluster-status kind clean crds node-tools browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,17 @@ $(JS_TOOL)/node_modules/.package-lock.json: $(JS_TOOL)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(JS_TOOL) --no-audit --no-fund; \
 	else echo "npm not found: the tests of $(JS_TOOL) will be skipped"; fi
 
-node-tools: $(JS_TOOL)/node_modules/.package-lock.json
+# The browser tests' accessibility checker (axe-core, from its lock; injected by the tests).
+BROWSER_TESTS := tests/browser
+$(BROWSER_TESTS)/node_modules/.package-lock.json: $(BROWSER_TESTS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(BROWSER_TESTS) --no-audit --no-fund; \
+	else echo "npm not found: the browser tests will be skipped"; fi
+
+node-tools: $(JS_TOOL)/node_modules/.package-lock.json $(BROWSER_TESTS)/node_modules/.package-lock.json
+
+# The browser tests drive Debian's chromium with Playwright (no browser download).
+browser:  ## install chromium (apt-get) when it is missing
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium; }
 
 lint: install  ## ruff, mypy --strict, the import-linter layer contract
 	$(BIN)/ruff check operator tests tasks bench
@@ -38,13 +48,13 @@ crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/sli
 binaries: install  ## find or build (once, cached) the local control plane's binaries
 	$(BIN)/slipway dev cluster build
 
-test: lint binaries node-tools  ## everything CI runs: lint, unit tests, tests on the local control plane
+test: lint binaries node-tools browser  ## everything CI runs: lint, unit tests, tests on the local control plane
 	$(BIN)/pytest
 
 test-unit: install node-tools  ## only the tests that need no cluster
 	$(BIN)/pytest -m "not cluster"
 
-test-cluster: binaries node-tools
+test-cluster: binaries node-tools browser
 	$(BIN)/pytest -m cluster
 
 demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
@@ -52,6 +62,9 @@ demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked 
 
 demo-capabilities: binaries  ## the seed's two capabilities with real tools: a phone number, three photos
 	$(BIN)/python tasks/demo/capabilities.py
+
+demo-web: binaries  ## the web page with both capabilities and the real tools, until Ctrl-C
+	$(BIN)/python tasks/demo/web.py
 
 bench: binaries  ## figures (not assertions): hops, writes and CPU per task, memory; ARGS="--stored 10000"
 	$(BIN)/python bench/bench_runs.py $(ARGS)

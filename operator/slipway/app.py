@@ -12,8 +12,11 @@ from aiohttp import web
 from slipway import faults, metrics
 from slipway.gateway.auth import KubernetesAuthorizer
 from slipway.gateway.server import Gateway, build_app
+from slipway.gateway.uploads import UploadStore
+from slipway.gateway.web import WebOptions
 from slipway.handlers.runtime import Runtime
 from slipway.handlers.wakeups import Wakeups
+from slipway.kube.access import Access
 from slipway.kube.client import Kube, connect, default_namespace
 from slipway.kube.tokens import signing_key
 from slipway.providers.context import DispatchContext
@@ -53,7 +56,19 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         key=key,
         prefix=settings.event_type_prefix,
     )
-    runner = web.AppRunner(build_app(gateway), access_log=None)
+    page = WebOptions(
+        kube=kube,
+        access=Access(kube),
+        gateway_url=settings.gateway_url,
+        namespace=settings.namespace,
+        event_type_prefix=settings.event_type_prefix,
+        uploads=UploadStore(
+            settings.upload_dir or settings.cache_dir / "uploads", settings.upload_max_bytes
+        ),
+        upload_grace_seconds=settings.upload_grace_seconds,
+        upload_sweep_seconds=settings.upload_sweep_seconds,
+    )
+    runner = web.AppRunner(build_app(gateway, page), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()  # documented default
 

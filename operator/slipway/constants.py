@@ -29,5 +29,7 @@ ANNOTATION_CONTEXT: Final = f"{GROUP}/context"
 ANNOTATION_INVALIDATED: Final = f"{GROUP}/invalidated"
 #: On a SequenceRun: who triggered it, as the API server authenticated them (the gateway sets
 #: it from the caller's TokenReview; a linked run keeps its parent's). An approval's
-#: `allowSelfApproval: false` refuses this person.
+#: `allowSelfApproval: false` refuses this person. The label of the same key carries the first
+#: 32 hex digits of the username's sha256, to select one person's runs with a label selector.
 ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+LABEL_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"

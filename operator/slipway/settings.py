@@ -58,6 +58,26 @@ class Settings(BaseModel):
             "operator's own namespace (its pod's; out of a cluster, the kubeconfig context's)."
         ),
     )
+    upload_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder the gateway stores uploaded files in (content-addressed by sha256); in a "
+            "cluster a PersistentVolume. Unset: `<cache_dir>/uploads`."
+        ),
+    )
+    upload_max_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest file the web page may upload."
+    )
+    upload_grace_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How long an upload no run refers to is kept (time to start its run).",
+    )
+    upload_sweep_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often uploads no run refers to (any more) are looked for and removed.",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
         description="Where the local control plane keeps binaries and state (never the repo).",

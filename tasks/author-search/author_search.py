@@ -161,4 +161,8 @@ if __name__ == "__main__":
         at = args.index("--catalogue")
         os.environ["AUTHOR_SEARCH_CATALOGUE"] = args[at + 1]
         del args[at : at + 2]
-    sys.exit(main(TASK, SOURCE, decide, args))
+    sys.exit(
+        main(
+            TASK, SOURCE, decide, args, working="searching the catalogue of known photos for copies"
+        )
+    )

@@ -8,8 +8,10 @@ One file, two ways to run, the same code deciding:
 
 Without a sub-command it is `job` when `SLIPWAY_EVENT` is set, else `serve`.
 
-As a service it answers each POST of `<task>.triggered` (structured or binary mode) at once
-with `<task>.finished` in the response body, in the mode it was sent. As a Job it reads the
+As a service it answers each POST of `<task>.triggered` (structured or binary mode) with
+`<task>.finished` in the response body, in the mode it was sent; when the event names a callback
+it first sends `<task>.status.changed` ("looking the number up", best effort) so a person
+watching the run sees what is happening. As a Job it reads the
 `.triggered` event from `SLIPWAY_EVENT` and writes `{"result", "message", "checknumber": {...}}`
 to the termination message (`/dev/termination-log`, or `SLIPWAY_TERMINATION_LOG`).
 
@@ -26,6 +28,8 @@ import json
 import os
 import sys
 import traceback
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -320,6 +324,32 @@ def finished_event(triggered: Mapping[str, Any], verdict: dict[str, Any]) -> dic
     return event
 
 
+WORKING = "looking the number up"
+
+
+def report_status(triggered: Mapping[str, Any], message: str = WORKING) -> None:
+    """POST `<task>.status.changed` to the event's callback URL, if any; never raises."""
+    url, token = triggered.get("slipwaycallback"), triggered.get("slipwaytoken")
+    if not isinstance(url, str) or not isinstance(token, str) or not url.startswith("http"):
+        return
+    event = finished_event(triggered, {"message": message})
+    event["type"] = str(event["type"]).removesuffix(".finished") + ".status.changed"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(event).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/cloudevents+json",
+            "Authorization": f"Bearer {token}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as error:
+        print(f"status report to {url} failed: {error}", file=sys.stderr, flush=True)
+
+
 def to_http(event: Mapping[str, Any], mode: str) -> tuple[dict[str, str], bytes]:
     """Headers and body of `event` in `mode`."""
     if mode == "structured":
@@ -370,6 +400,7 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequestError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
             return
+        report_status(event)
         answer = finished_event(event, verdict_for(event))
         headers, payload = to_http(answer, mode)
         self._send(200, headers, payload)

@@ -1,12 +1,15 @@
 """How the photo tools get their image: `data.image` from the `.triggered` event.
 
 `image` is a URL (`"https://…"` or `{"url": "https://…"}`) or inline bytes
-(`{"data": "<base64>"}`). URLs are fetched with a timeout and a size limit, without proxies, at
-most 3 redirects; a URL whose host is (or resolves to, or redirects to) a private, loopback,
-link-local or otherwise non-public address is refused unless the tool's environment sets
-`TOOL_ALLOW_PRIVATE_URLS=true` (the person running the tool decides, never the
-caller). The address is checked on the connected socket itself, so a DNS answer that changes
-between a check and the connection cannot slip past.
+(`{"data": "<base64>"}`). A photo uploaded on Slipway's web page arrives as
+`{"url": "<gateway>/v1/namespaces/…/sequenceruns/<run>/uploads/<sha256>", "token": "…"}`: the
+token (valid for that run only) is sent as `Authorization: Bearer`, never on a redirect.
+URLs are fetched with a timeout and a size limit, without proxies, at most 3 redirects; a
+URL whose host is (or resolves to, or redirects to) a private, loopback, link-local or
+otherwise non-public address is refused unless the tool's environment sets
+`TOOL_ALLOW_PRIVATE_URLS=true` (the person running the tool decides, never the caller). The
+address is checked on the connected socket itself, so a DNS answer that changes between a
+check and the connection cannot slip past.
 
 Environment: `TOOL_MAX_IMAGE_BYTES` (default 10 MiB), `TOOL_MAX_PIXELS`
 (default 50 million), `TOOL_FETCH_TIMEOUT` (seconds, default 10).
@@ -107,13 +110,16 @@ def _opener() -> urllib.request.OpenerDirector:
     return opener
 
 
-def fetch(url: str) -> bytes:
-    """The bytes at an http(s) URL, within the size limit."""
+def fetch(url: str, token: str | None = None) -> bytes:
+    """The bytes at an http(s) URL, within the size limit; `token` goes in an Authorization
+    header of this request only (a redirect does not carry it)."""
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise ImageInputError(f"{url!r} is not an http or https URL")
     limit = max_bytes()
     timeout = float(os.environ.get("TOOL_FETCH_TIMEOUT", "10"))
     request = urllib.request.Request(url, headers={"User-Agent": "slipway-photo-tools/0.1"})
+    if token:
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
         with _opener().open(request, timeout=timeout) as response:
             body: bytes = response.read(limit + 1)
@@ -176,5 +182,8 @@ def load(data: dict[str, Any]) -> Photo:
     else:
         if not isinstance(spec["url"], str):
             raise ImageInputError("image.url must be text")
-        raw, origin = fetch(spec["url"]), spec["url"]
+        token = spec.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ImageInputError("image.token must be text")
+        raw, origin = fetch(spec["url"], token), spec["url"]
     return Photo(raw=raw, image=open_image(raw, origin), origin=origin)

@@ -9,8 +9,11 @@ The same function runs both ways:
 
 Without a sub-command it is `job` when `SLIPWAY_EVENT` is set, else `serve`.
 
-- As a service it answers each POST of `<task>.triggered` (structured or binary mode) at once
-  with `<task>.finished` in the response body (structured mode).
+- As a service it answers each POST of `<task>.triggered` (structured or binary mode) with
+  `<task>.finished` in the response body (structured mode). When the event names a callback
+  (`slipwaycallback`, `slipwaytoken`) and the tool says what it is doing (`working`), that
+  sentence is first sent as `<task>.status.changed` (best effort), so a person watching the
+  run sees it.
 - As a Job it reads the event from `SLIPWAY_EVENT` and writes the verdict as JSON to the
   termination message: `SLIPWAY_TERMINATION_LOG`, else `/dev/termination-log`.
 
@@ -92,7 +95,38 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     return event
 
 
-def make_app(task: str, source: str, decide: Decide) -> Any:
+def status_event(task: str, source: str, triggered: Mapping[str, Any], message: str) -> Any:
+    """The `<task>.status.changed` CloudEvent saying what the tool is doing now."""
+    event = finished_event(task, source, triggered, {"message": message})
+    event["type"] = str(event["type"]).removesuffix(".finished") + ".status.changed"
+    return event
+
+
+async def report_status(
+    task: str, source: str, triggered: Mapping[str, Any], message: str | None
+) -> None:
+    """POST a `.status.changed` to the event's callback, if it has one; never raises."""
+    url, token = triggered.get("slipwaycallback"), triggered.get("slipwaytoken")
+    if not message or not isinstance(url, str) or not isinstance(token, str):
+        return
+    import aiohttp
+
+    headers = {
+        "Content-Type": "application/cloudevents+json",
+        "Authorization": f"Bearer {token}",
+    }
+    body = json.dumps(status_event(task, source, triggered, message))
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.post(url, data=body, headers=headers) as response,
+        ):
+            await response.read()
+    except (aiohttp.ClientError, TimeoutError) as error:
+        print(f"{task}: status report to {url} failed: {error}", file=sys.stderr)
+
+
+def make_app(task: str, source: str, decide: Decide, working: str | None = None) -> Any:
     """The aiohttp application of the service: POST / (events), GET /healthz."""
     from aiohttp import web
 
@@ -101,6 +135,7 @@ def make_app(task: str, source: str, decide: Decide) -> Any:
             event = parse_event(request.headers, await request.read())
         except BadEventError as error:
             return web.json_response({"error": "bad-event", "message": str(error)}, status=400)
+        await report_status(task, source, event, working)
         loop = asyncio.get_running_loop()
         verdict = await loop.run_in_executor(None, safe_decide, decide, event["data"])
         answer = finished_event(task, source, event, verdict)
@@ -166,8 +201,15 @@ def run_job(task: str, decide: Decide, environ: Mapping[str, str], log: str | No
     return 0
 
 
-def main(task: str, source: str, decide: Decide, argv: list[str] | None = None) -> int:
-    """Command line: `serve` or `job` (default: `job` when SLIPWAY_EVENT is set)."""
+def main(
+    task: str,
+    source: str,
+    decide: Decide,
+    argv: list[str] | None = None,
+    working: str | None = None,
+) -> int:
+    """Command line: `serve` or `job` (default: `job` when SLIPWAY_EVENT is set). `working`:
+    what the tool tells a person watching while it works."""
     parser = argparse.ArgumentParser(prog=task, description=f"the Slipway tool {task}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="HTTP CloudEvent service")
@@ -183,5 +225,5 @@ def main(task: str, source: str, decide: Decide, argv: list[str] | None = None) 
 
     host = getattr(args, "host", None) or os.environ.get("HOST", "0.0.0.0")
     port = getattr(args, "port", None) or int(os.environ.get("PORT", "8080"))
-    web.run_app(make_app(task, source, decide), host=host, port=port, print=None)
+    web.run_app(make_app(task, source, decide, working), host=host, port=port, print=None)
     return 0

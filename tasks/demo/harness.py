@@ -87,10 +87,12 @@ def fresh_namespace(namespace: str) -> Path:
     return Path(kubeconfig)
 
 
-def start_operator(namespace: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The operator watching `namespace`, its gateway on a free port; waits until it is
-    ready. Returns the process and the gateway's URL."""
-    port = free_port()
+def start_operator(
+    namespace: str, work: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The operator watching `namespace`, its gateway on `port` (default: a free one); waits
+    until it is ready. Returns the process and the gateway's URL."""
+    port = port or free_port()
     gateway = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,

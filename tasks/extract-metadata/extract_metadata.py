@@ -215,4 +215,11 @@ def decide(data: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main(TASK, SOURCE, decide))
+    sys.exit(
+        main(
+            TASK,
+            SOURCE,
+            decide,
+            working="reading the photo's metadata and looking for signs of editing",
+        )
+    )

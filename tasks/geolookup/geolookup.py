@@ -128,4 +128,4 @@ def decide(data: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main(TASK, SOURCE, decide))
+    sys.exit(main(TASK, SOURCE, decide, working="looking up where the photo was taken"))

@@ -111,8 +111,34 @@ def install(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         applied = kubectl("apply", "--server-side", "-k", str(folder), check=False)
         assert applied.returncode == 0, applied.stderr
         assert "Warning" not in applied.stderr, applied.stderr
+        # The local control plane has no storage provisioner: a volume for the uploads' claim,
+        # as a cluster's default StorageClass would make.
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"slipway-uploads-{found.suffix}"},
+            "spec": {
+                "capacity": {"storage": "5Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "hostPath": {"path": f"/tmp/slipway-uploads-{found.suffix}"},
+                "claimRef": {
+                    "namespace": found.namespace,
+                    "name": f"slipway-uploads-{found.suffix}",
+                },
+            },
+        }
+        (folder / "volume.json").write_text(json.dumps(volume))
+        made = kubectl("apply", "-f", str(folder / "volume.json"), check=False)
+        assert made.returncode == 0, made.stderr
         yield found
     finally:
+        kubectl(
+            "delete",
+            f"persistentvolume/slipway-uploads-{found.suffix}",
+            "--ignore-not-found",
+            "--wait=false",
+        )
         kubectl("delete", "namespace", found.namespace, "--ignore-not-found", "--wait=false")
         kubectl(
             "delete",

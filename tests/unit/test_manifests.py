@@ -47,7 +47,8 @@ def container(objects: tuple[dict[str, Any], ...]) -> Any:
 
 
 def test_base_renders_the_whole_install() -> None:
-    """The base renders CRDs, namespace, ServiceAccount, RBAC, Deployment and Service."""
+    """The base renders CRDs, namespace, ServiceAccount, RBAC, Deployment, the uploads'
+    PersistentVolumeClaim and Service."""
     objects = render(BASE)
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
     assert kinds == sorted(
@@ -66,6 +67,7 @@ def test_base_renders_the_whole_install() -> None:
             ("Role", "slipway-callback-key"),
             ("RoleBinding", "slipway-callback-key"),
             ("Deployment", "slipway"),
+            ("PersistentVolumeClaim", "slipway-uploads"),
             ("Service", "slipway"),
         ]
     )
@@ -120,7 +122,9 @@ def test_deployment_meets_pod_security_restricted() -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     kinds = {next(k for k in v if k != "name") for v in pod.get("volumes", [])}
-    assert kinds <= {"emptyDir", "configMap", "secret", "projected", "downwardAPI"}
+    # The volume types Pod Security "restricted" allows (persistentVolumeClaim: the uploads).
+    allowed = {"emptyDir", "configMap", "secret", "projected", "downwardAPI"}
+    assert kinds <= allowed | {"persistentVolumeClaim"}
 
 
 def test_deployment_probes_the_gateway_and_sets_resources() -> None:

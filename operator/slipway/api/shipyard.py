@@ -20,6 +20,7 @@ from slipway.api.common import (
     conditions_field,
     explained,
 )
+from slipway.api.inputs import Inputs
 
 #: Bounds that keep objects small and the API server's CEL cost estimate within its budget
 #: (the name, duration and selector rules run once per entry of every enclosing list).
@@ -193,6 +194,18 @@ class Sequence(SlipwayModel):
     name: Name
     """The sequence's name, unique within its stage; its events are
     `<stage>.<name>.triggered|started|finished`. A DNS label without dots."""
+
+    title: Annotated[str, Field(max_length=200)] | None = None
+    """What the sequence does, for people (`Check a phone number`). Only sequences with a
+    title are offered on the web page's catalogue."""
+
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    """A sentence or two in plain words: what it checks, what the verdict means."""
+
+    inputs: Inputs | None = None
+    """The run's data as a JSON Schema subset: the page's form is built from it, the gateway
+    answers 422 to a trigger whose data does not fit, and a run created otherwise finishes
+    `Invalid` with the same message. Unset: any data."""
 
     tasks: list[Task] = Field(min_length=1, max_length=MAX_TASKS, json_schema_extra=keyed_by_name())
     """The tasks, run one after the other. A `fail` stops the sequence; a `warning`

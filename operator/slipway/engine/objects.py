@@ -9,6 +9,7 @@ TaskExecution manifest; a Kubernetes Event. The Job is built by `engine.job_mani
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from slipway.constants import (
     LABEL_SHIPYARD,
     LABEL_STAGE,
     LABEL_TASK,
+    LABEL_TRIGGERED_BY,
 )
 from slipway.engine.decisions import KubeEvent, NewExecution, NewRun
 
@@ -81,6 +83,11 @@ def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ our own objects
+def triggered_by_label(username: str) -> str:
+    """The label value naming who triggered a run: usernames are not valid label values."""
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
 def build_run(
     name: str,
     spec: SequenceRunSpec,
@@ -91,16 +98,16 @@ def build_run(
 ) -> Body:
     """A SequenceRun named `name` (owned by nobody: a run outlives what started it), labelled
     by `run_labels`; `context` becomes its correlation id (annotation `slipway.dev/context`),
-    `triggered_by` the person who asked for it (annotation `slipway.dev/triggered-by`)."""
-    metadata: Body = {
-        "name": name,
-        "labels": run_labels(spec.shipyard, spec.stage, spec.sequence, parent_run),
-    }
+    `triggered_by` the person who asked for it (annotation `slipway.dev/triggered-by`, and
+    the label of the same key with `triggered_by_label`, so one person's runs can be listed)."""
+    labels = run_labels(spec.shipyard, spec.stage, spec.sequence, parent_run)
+    metadata: Body = {"name": name, "labels": labels}
     annotations = {}
     if context:
         annotations[ANNOTATION_CONTEXT] = context
     if triggered_by:
         annotations[ANNOTATION_TRIGGERED_BY] = triggered_by
+        labels[LABEL_TRIGGERED_BY] = triggered_by_label(triggered_by)
     if annotations:
         metadata["annotations"] = annotations
     return {

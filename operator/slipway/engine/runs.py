@@ -31,6 +31,7 @@ from slipway.constants import ANNOTATION_CONTEXT
 from slipway.engine.conditions import SUCCEEDED, conditions_with
 from slipway.engine.data import deep_merge
 from slipway.engine.decisions import FinishExecution, KubeEvent, NewExecution, RunDecision
+from slipway.engine.inputs import check_inputs, problems_message
 from slipway.engine.links import linked_runs
 from slipway.engine.objects import execution_labels
 from slipway.engine.patches import finish_status, status_patch
@@ -146,6 +147,10 @@ def _start(
     new.started_at = new.started_at or now
     if sequence is None:
         return _finish(run, new, None, Result.FAIL, Reason.INVALID, problem, now, decision)
+    unfit = check_inputs(sequence.inputs, spec.data)
+    if unfit:
+        message = problems_message(unfit)
+        return _finish(run, new, None, Result.FAIL, Reason.INVALID, message, now, decision)
     new.phase = RunPhase.STARTED
     new.sequence = sequence.model_copy(deep=True)
     new.tasks = []

@@ -47,6 +47,8 @@ from slipway.events import (
 )
 from slipway.gateway import approvals
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
+from slipway.gateway.web import WebOptions, prepare_trigger
+from slipway.gateway.web import register as register_web
 from slipway.kube.client import Kube, Ref
 from slipway.providers.responses import record_response
 
@@ -74,11 +76,14 @@ def problem(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)
 
 
-def build_app(gateway: Gateway) -> web.Application:
-    """The aiohttp application (routes only; the caller runs it)."""
+def build_app(gateway: Gateway, page: WebOptions | None = None) -> web.Application:
+    """The aiohttp application (routes only; the caller runs it); with `page`, also the web
+    page and its routes (`slipway.gateway.web`)."""
     app = web.Application(
         client_max_size=gateway.max_event_size + 1, middlewares=[metrics.gateway_middleware]
     )
+    if page is not None:
+        register_web(app, page)
     routes = Routes(gateway)
     app.router.add_post("/v1/namespaces/{namespace}/events", routes.post_event)
     app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)
@@ -134,7 +139,8 @@ class Routes:
         if isinstance(shipyard, web.Response):
             return shipyard
         name, shipyard_spec = shipyard
-        if shipyard_spec.sequence(trigger.stage, trigger.sequence) is None:
+        sequence = shipyard_spec.sequence(trigger.stage, trigger.sequence)
+        if sequence is None:
             stages = shipyard_spec.stages
             known = ", ".join(f"{s.name}.{q.name}" for s in stages for q in s.sequences)
             return problem(
@@ -144,9 +150,12 @@ class Routes:
                 f"{trigger.stage!r}; it has: {known}",
             )
         run_name = run_name_for(trigger)
+        data = prepare_trigger(request, namespace, run_name, sequence, trigger.data)
+        if isinstance(data, web.Response):  # data that does not fit the inputs: 422
+            return data
         context = trigger.context or uuid.uuid4().hex
         spec = SequenceRunSpec(
-            shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=trigger.data
+            shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=data
         )
         body = build_run(run_name, spec, context=context, triggered_by=caller)
         created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body) is not None

@@ -311,6 +311,68 @@ class Kube:
             stream.stop()
             await stream.close()
 
+    async def list_with_version(
+        self,
+        plural: str,
+        namespace: str | None,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> tuple[Bodies, str]:
+        """The objects of `plural` in `namespace` (every namespace when None) matching the
+        selectors, and the list's resourceVersion to watch from (the web page's routes)."""
+        selectors: dict[str, Any] = {}
+        if label_selector:
+            selectors["label_selector"] = label_selector
+        if field_selector:
+            selectors["field_selector"] = field_selector
+        with _translated():
+            if namespace:
+                result = await self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, **selectors
+                )
+            else:
+                result = await self._custom.list_cluster_custom_object(
+                    GROUP, VERSION, plural, **selectors
+                )
+        items: Bodies = result.get("items", [])
+        return items, str(result.get("metadata", {}).get("resourceVersion", ""))
+
+    async def watch_changes(
+        self,
+        plural: str,
+        namespace: str,
+        resource_version: str,
+        seconds: int,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> AsyncGenerator[tuple[str, Body], None]:
+        """(event type, object) of every change of the matching objects after
+        `resource_version`, for at most `seconds`. Ends early, without raising, when the API
+        server or the connection ends the watch: callers list again and start over."""
+        stream = watch.Watch()
+        try:
+            async for event in stream.stream(
+                self._custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                label_selector=label_selector or None,
+                field_selector=field_selector or None,
+                resource_version=resource_version,
+                timeout_seconds=max(1, seconds),
+            ):
+                obj = event.get("object")
+                if isinstance(obj, dict) and event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    yield str(event["type"]), obj
+        except ApiException as error:
+            log.info("watch of %s in %s ended early: %s", plural, namespace, error.reason)
+        except (TimeoutError, OSError) as error:
+            log.info("watch of %s in %s ended early: %s", plural, namespace, error)
+        finally:
+            stream.stop()
+            await stream.close()
+
     # ------------------------------------------------------------ Secrets
     async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """Each key of Secret `name`, decoded (UTF-8, invalid bytes replaced); None when it
