@@ -15,13 +15,14 @@ import (
 	appcontroller "github.com/argoproj/argo-cd/v3/cmd/argocd-application-controller/commands"
 	reposerver "github.com/argoproj/argo-cd/v3/cmd/argocd-repo-server/commands"
 	"github.com/argoproj/argo-cd/v3/common"
-	"github.com/argoproj/argo-cd/v3/util/grpc"
 	"github.com/argoproj/argo-cd/v3/util/log"
 )
 
 func main() {
 	klog.SetLogger(log.NewLogrusLogger(log.NewWithCurrentConfig()))
-	grpc.DisableSRVLookups()
+	// Argo CD's own main turns gRPC's DNS SRV lookups off here (util/grpc.DisableSRVLookups);
+	// only its grpclb import turns them on, and neither component here links that: they are
+	// off already, and that function would panic seeing so.
 
 	name := filepath.Base(os.Args[0])
 	if env := os.Getenv("ARGOCD_BINARY_NAME"); env != "" {

@@ -103,7 +103,9 @@ class LocalArgoCD:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
         except OSError:
             return None
-        return pid if Path(cmdline.decode(errors="replace")).name == name else None
+        # Redis rewrites its title to "<path> <address>": the program is the first word.
+        program = cmdline.decode(errors="replace").split(" ")[0]
+        return pid if Path(program).name == name else None
 
     def pids(self) -> dict[str, int | None]:
         return {name: self._pid(name) for name in PROCESS_NAMES}
@@ -193,6 +195,7 @@ class LocalArgoCD:
                 "--metrics-address=127.0.0.1",
                 f"--metrics-port={ports['repo-server-metrics']}",
                 "--disable-tls",
+                "--client-ca-path=",  # no mTLS (its default path is a mounted Secret)
                 "--logformat=text",
             ],
         )
@@ -535,7 +538,7 @@ class LocalArgoCD:
 
 
 def _established(crd: dict[str, Any]) -> bool:
-    conditions = crd.get("status", {}).get("conditions", [])
+    conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 

@@ -70,6 +70,9 @@ _BUILD_TAGS = {"prometheus": "remove_all_sd"}
 #: else the toolchain its `toolchain` line names, from the Go module proxy (cached after that).
 _TOOLCHAIN = {"argocd": "auto"}
 
+#: A module's own Go files that its binary depends on (the digest covers them too).
+_OWN_SOURCES = {"argocd": ("main.go",)}
+
 #: Files of the pinned module kept beside its binary in the cache (same version, no second
 #: download later): Argo CD's Application and AppProject CRDs, which `slipway dev argocd up`
 #: installs.
@@ -131,7 +134,7 @@ def build_dir(cache_dir: Path, module: str, tools: Path | None = None) -> Path:
     """The cache folder for `module`'s binaries at the pins currently in the repo."""
     module_dir = (tools or tools_dir()) / module
     digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum"):
+    for name in ("go.mod", "go.sum", *_OWN_SOURCES.get(module, ())):
         digest.update((module_dir / name).read_bytes())
     digest.update(_BUILD_TAGS.get(module, "").encode())  # other tags, another binary
     version = module_version(module_dir, module)
