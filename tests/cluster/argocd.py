@@ -138,7 +138,31 @@ class Application:
                 return None
             return status if condition(status) else None
 
-        return wait_for(check, timeout=timeout, interval=0.5, message=f"{self.name}: {what}")
+        try:
+            return wait_for(check, timeout=timeout, interval=0.5, message=f"{self.name}: {what}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; last seen:\n{self.summary()}") from error
+
+    def summary(self) -> str:
+        """What Argo CD last said: sync, health, the operation, each resource, conditions."""
+        status = self.status()
+        return yaml.safe_dump(
+            {
+                "sync": status.get("sync"),
+                "health": status.get("health"),
+                "operationState": {
+                    k: v
+                    for k, v in (status.get("operationState") or {}).items()
+                    if k in ("phase", "message", "retryCount")
+                },
+                "syncResult": (status.get("operationState") or {})
+                .get("syncResult", {})
+                .get("resources"),
+                "resources": status.get("resources"),
+                "conditions": status.get("conditions"),
+            },
+            sort_keys=False,
+        )
 
     def synced_healthy(self, revision: str, health: str, timeout: float = 120) -> dict[str, Any]:
         return self.wait(

@@ -152,6 +152,7 @@ def test_committed_runs_sync_run_and_the_health_follows_them(
         {"runs/check-0002.yaml": run_file("check-0002", "check", {"number": "+1 555 0100"})},
         "a second run",
     )
+    app.wait("the second run applied", lambda s: app.resource("SequenceRun", "check-0002"), second)
     status = k8s.finished("check-0002", timeout=120)
     assert status["result"] == "fail"
     app.synced_healthy(second, "Degraded")

@@ -158,6 +158,11 @@ class LocalArgoCD:
             link = state / "bin" / name
             link.unlink(missing_ok=True)
             link.symlink_to(binary)
+        # Argo CD's image has a script the repo-server runs on every revision it reads, to show
+        # GPG signatures. Verification is off here (ARGOCD_GPG_ENABLED=false): no signature.
+        wrapper = state / "bin" / "git-verify-wrapper.sh"
+        wrapper.write_text("#!/bin/sh\n# slipway dev argocd: GPG verification is off\nexit 0\n")
+        wrapper.chmod(0o755)
         self._install_crds(binary.parent)
         self._install_config()
         self._write_kubeconfig(self._service_account_token(timeout))
@@ -241,6 +246,7 @@ class LocalArgoCD:
             "ARGOCD_SSH_DATA_PATH": str(state / "tmp" / "ssh"),
             "TMPDIR": str(state / "tmp"),  # the repo-server's clones
             "HOME": str(state / "tmp"),  # git's, not the user's ~/.gitconfig
+            "PATH": f"{state / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
     def _start(self, name: str, args: list[str]) -> None:
