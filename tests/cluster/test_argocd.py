@@ -168,9 +168,11 @@ def test_committed_runs_sync_run_and_the_health_follows_them(
 def test_an_edited_finished_run_is_refused_and_never_runs_again(
     app: Application, repo: GitRepo, k8s: Cluster, tool: Tool, operator: OperatorProcess
 ) -> None:
-    """Editing a finished run's spec in git: the API server refuses it (dry run), the sync
-    fails with that message, the run stays as it was and does not run again; reverting the
-    edit makes the Application Synced again."""
+    """Editing a finished run's spec in git: Argo CD's server-side diff (a dry-run apply) is
+    refused by the API server, so the Application cannot even be compared: ComparisonError
+    with the API server's message, sync status Unknown, nothing of that commit applied (not
+    even a new run beside the edit); the run stays as it was and does not run again.
+    Reverting the edit lets the next sync apply the rest."""
     tool.behave["checknumber"] = "sync-pass"
     run = run_file("check-0010", "check", {"number": "+44 20 7946 0958"})
     first = repo.commit(folder(tool, run), "a run")
@@ -181,25 +183,34 @@ def test_an_edited_finished_run_is_refused_and_never_runs_again(
 
     edited = copy.deepcopy(run)
     edited["spec"]["data"]["number"] = "+33 1 23 45 67 89"
-    second = repo.commit({"runs/check-0010.yaml": edited}, "edit a finished run")
+    second = repo.commit(
+        {
+            "runs/check-0010.yaml": edited,
+            "runs/check-0011.yaml": run_file("check-0011", "check", {"number": "2"}),
+        },
+        "edit a finished run, and add a new one",
+    )
 
     def refused(status: dict[str, Any]) -> bool:
-        operation = status.get("operationState") or {}
-        return operation.get("syncResult", {}).get(
-            "revision"
-        ) == second and "cannot change once a SequenceRun exists" in operation.get("message", "")
+        return status.get("sync", {}).get("status") == "Unknown" and any(
+            c["type"] == "ComparisonError"
+            and "spec.data cannot change once a SequenceRun exists" in c["message"]
+            for c in status.get("conditions") or []
+        )
 
-    refusal = app.wait("the edit refused", refused)
-    assert refusal["sync"]["status"] == "OutOfSync"
+    app.wait("the edit refused", refused, second)
     live = k8s.get("sequenceruns", "check-0010")
     assert live["metadata"]["uid"] == uid
     assert live["spec"]["data"]["number"] == "+44 20 7946 0958"
+    assert [r["metadata"]["name"] for r in k8s.items("sequenceruns")] == ["check-0010"]
     assert len(tool.events("checknumber")) == 1
 
     third = repo.commit({"runs/check-0010.yaml": run}, "revert the edit")
-    app.synced_healthy(third, "Healthy", timeout=180)
+    app.wait("the new run applied", lambda s: app.resource("SequenceRun", "check-0011"), third)
+    assert k8s.finished("check-0011", timeout=120)["result"] == "pass"
+    app.synced_healthy(third, "Healthy")
     assert k8s.get("sequenceruns", "check-0010")["metadata"]["uid"] == uid
-    assert len(tool.events("checknumber")) == 1
+    assert len(tool.events("checknumber")) == 2  # check-0011's; check-0010 never again
 
 
 def test_a_run_deleted_by_hand_comes_back_and_runs_again_unless_protected(
