@@ -41,7 +41,14 @@ def argocd(kubeconfig: Path) -> Iterator[LocalArgoCD]:
     started = argo.up()
     yield argo
     if started:
-        argo.down()
+        assert set(argo.down()) == {
+            "redis-server",
+            "argocd-repo-server",
+            "argocd-application-controller",
+        }
+        assert not any(argo.pids().values())
+        for what in ("crd/applications.argoproj.io", "crd/appprojects.argoproj.io", "ns/argocd"):
+            assert kubectl("get", what, check=False).returncode != 0, f"{what} left behind"
 
 
 @pytest.fixture
@@ -311,12 +318,25 @@ def _cases() -> list[tuple[str, dict[str, Any]]]:
     return cases
 
 
+def expected(testdata: dict[str, Any], case: dict[str, Any]) -> dict[str, str]:
+    """The health Argo CD shows for a case: the case's, except for an object being deleted.
+    Argo CD answers that itself, before any health check runs (observed in 3.6.1; the checks'
+    "Being deleted" branch serves other Lua runners): Progressing, its own message."""
+    if "deletionTimestamp" in testdata["metadata"]:
+        assert case["healthStatus"]["status"] == "Progressing"
+        return {
+            "status": "Progressing",
+            "message": "Pending deletion; blocked by finalizers: slipway.dev/test-hold",
+        }
+    return dict(case["healthStatus"])
+
+
 def test_every_health_check_case_behaves_the_same_in_argo_cd(
     app: Application, repo: GitRepo, k8s: Cluster, api_client: client.ApiClient
 ) -> None:
     """Every case of the health_test.yaml files, as a live object of an Application (no
     operator here: the test writes each status): Argo CD's health status and message are the
-    ones the case expects."""
+    ones the case expects (for an object being deleted, see `expected`)."""
     custom = client.CustomObjectsApi(api_client)
     plurals = {
         "SequenceRun": "sequenceruns",
@@ -339,7 +359,7 @@ def test_every_health_check_case_behaves_the_same_in_argo_cd(
     app.create(path="cases")
     app.wait(
         "every case synced",
-        lambda s: all(app.resource(k, n) for k, n in objects),
+        lambda s: all((app.resource(k, n) or {}).get("status") == "Synced" for k, n in objects),
         revision,
         timeout=180,
     )
@@ -372,7 +392,7 @@ def test_every_health_check_case_behaves_the_same_in_argo_cd(
 
         def as_expected(_: dict[str, Any]) -> bool:
             return all(
-                health(app, kind, name) == entry["case"]["healthStatus"]
+                health(app, kind, name) == expected(entry["testdata"], entry["case"])
                 for (kind, name), entry in objects.items()
             )
 
@@ -380,9 +400,9 @@ def test_every_health_check_case_behaves_the_same_in_argo_cd(
             app.wait("every case's health", as_expected, timeout=120)
         except AssertionError:
             differing = {
-                name: (health(app, kind, name), entry["case"]["healthStatus"])
+                name: (health(app, kind, name), expected(entry["testdata"], entry["case"]))
                 for (kind, name), entry in objects.items()
-                if health(app, kind, name) != entry["case"]["healthStatus"]
+                if health(app, kind, name) != expected(entry["testdata"], entry["case"])
             }
             raise AssertionError(f"Argo CD's health differs (got, expected): {differing}") from None
     finally:
