@@ -284,7 +284,8 @@ def test_an_invalid_shipyard_is_degraded_with_the_operators_message(
     app: Application, repo: GitRepo, k8s: Cluster, tool: Tool, operator: OperatorProcess
 ) -> None:
     """A Shipyard the operator finds invalid (a link to a stage it does not define): its
-    health is Degraded with the operator's reason and message, and so is the Application."""
+    health is Degraded with the operator's reason and message, and so is the Application's,
+    naming it; the run committed with it waits in its later wave and is not created."""
     files = folder(tool, run_file("check-0030", "check", {"number": "1"}))
     files["runs/shipyard.yaml"]["spec"]["stages"][0]["sequences"].append(
         {
@@ -308,6 +309,11 @@ def test_an_invalid_shipyard_is_degraded_with_the_operators_message(
     assert ready["status"] == "False"
     assert health(app, "Shipyard", "osint")["message"] == f"{ready['reason']}: {ready['message']}"
     assert "qa" in ready["message"]
+    # The Application says which object makes it Degraded; the run (wave 1) waits behind the
+    # Shipyard (wave 0) that is not Healthy: never created, so it cannot finish Invalid.
+    assert app.status()["health"]["message"] == f"Caused by slipway.dev/Shipyard:{k8s.ns}/osint"
+    assert (app.resource("SequenceRun", "check-0030") or {}).get("status") == "OutOfSync"
+    assert not k8s.items("sequenceruns")
 
 
 def _cases() -> list[tuple[str, dict[str, Any]]]:
