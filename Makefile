@@ -44,7 +44,7 @@ test: lint binaries node-tools argocd-build  ## everything CI runs: lint, unit t
 test-unit: install node-tools  ## only the tests that need no cluster
 	$(BIN)/pytest -m "not cluster"
 
-test-cluster: binaries node-tools
+test-cluster: binaries node-tools argocd-build
 	$(BIN)/pytest -m cluster
 
 demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
