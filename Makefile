@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install lint format test test-unit test-cluster binaries demo demo-capabilities demo-web bench cluster cluster-down \
-        cluster-status kind clean crds node-tools browser
+        cluster-status kind clean crds node-tools browser argocd argocd-down argocd-build redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +48,13 @@ crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/sli
 binaries: install  ## find or build (once, cached) the local control plane's binaries
 	$(BIN)/slipway dev cluster build
 
-test: lint binaries node-tools browser  ## everything CI runs: lint, unit tests, tests on the local control plane
+test: lint binaries node-tools browser argocd-build  ## everything CI runs: lint, unit tests, tests on the local control plane
 	$(BIN)/pytest
 
 test-unit: install node-tools  ## only the tests that need no cluster
 	$(BIN)/pytest -m "not cluster"
 
-test-cluster: binaries node-tools browser
+test-cluster: binaries node-tools browser argocd-build
 	$(BIN)/pytest -m cluster
 
 demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked run
@@ -77,6 +77,23 @@ cluster-down: install  ## stop it; no process is left behind
 
 cluster-status: install
 	$(BIN)/slipway dev cluster status
+
+# Argo CD beside the local control plane (docs/argocd.md): Redis from Debian, the repo-server
+# and the application-controller built once from tools/argocd/ (cached like the control plane).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+		$(SUDO) apt-get install -y --no-install-recommends redis-server; }
+
+argocd-build: install redis-server  ## find or build (once, cached) Argo CD for the GitOps tests
+	$(BIN)/slipway dev argocd build
+
+argocd: binaries argocd-build  ## start (or reuse) Argo CD against the local control plane
+	$(BIN)/slipway dev cluster up
+	$(BIN)/slipway dev argocd up
+
+argocd-down: install  ## stop Argo CD and remove its objects; the control plane keeps running
+	$(BIN)/slipway dev argocd down
 
 kind:  ## for people with Docker: a kind cluster instead of the local control plane
 	kind create cluster --name slipway

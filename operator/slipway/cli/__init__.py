@@ -10,6 +10,7 @@ runs it.
     slipway evaluate …                    score SLI values against a Keptn v1 SLO, offline
     slipway invalidate TASKEXECUTION      leave an evaluation out of later comparisons
     slipway dev cluster up|down|…         the local control plane for development and tests
+    slipway dev argocd up|down|…          Argo CD beside it (docs/argocd.md)
     slipway completion bash|zsh|fish      the shell completion script
 
 Built on click (see docs/cli.md for why) and on the operator's own async Kubernetes client

@@ -81,3 +81,16 @@ def cluster(ctx: click.Context, action: str, output: str) -> int:
         raise CliError(str(error), FAILED) from None
     click.echo("\n".join(lines) if output == "table" else render.dump(document, output))
     return code
+
+
+@dev.command()
+@click.argument("action", type=click.Choice(["up", "down", "status", "build"]))
+@click.pass_context
+def argocd(ctx: click.Context, action: str) -> int:
+    """Argo CD beside the local control plane (docs/argocd.md). up: start or reuse, with
+    Slipway's health checks in argocd-cm; down: stop it and delete its objects; status; build:
+    only find or build its binary."""
+    from slipway.devcluster.argocd import cli
+
+    settings = ctx.obj.settings()
+    return cli(settings.cache_dir, settings.cluster_port, action)

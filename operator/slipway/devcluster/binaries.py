@@ -49,16 +49,35 @@ PROMETHEUS = Component(
     "prometheus", "prometheus", "github.com/prometheus/prometheus/cmd/prometheus"
 )
 
+#: Not part of the control plane either: Argo CD's repo-server and application-controller (one
+#: binary, named by how it is called), for `slipway dev argocd` and the GitOps tests. Its module
+#: in `tools/argocd/` names a newer Go toolchain than most machines have; Go fetches it.
+ARGOCD = Component("argocd", "argocd", ".")
+
 _PINNED = {
     "etcd": "go.etcd.io/etcd/server/v3",
     "kubernetes": "k8s.io/kubernetes",
     "kwok": "sigs.k8s.io/kwok",
     "prometheus": "github.com/prometheus/prometheus",
+    "argocd": "github.com/argoproj/argo-cd/v3",
 }
 
 #: Go build tags per module. Prometheus without its cloud service discoveries (static and
 #: file-based scrape configs remain) compiles in a fraction of the time of a full build.
 _BUILD_TAGS = {"prometheus": "remove_all_sd"}
+
+#: GOTOOLCHAIN per module. `auto`: the installed Go when it is new enough for the module's go.mod,
+#: else the toolchain its `toolchain` line names, from the Go module proxy (cached after that).
+_TOOLCHAIN = {"argocd": "auto"}
+
+#: A module's own Go files that its binary depends on (the digest covers them too).
+_OWN_SOURCES = {"argocd": ("main.go",)}
+
+#: Files of the pinned module kept beside its binary in the cache (same version, no second
+#: download later): Argo CD's Application and AppProject CRDs, which `slipway dev argocd up`
+#: installs.
+ARGOCD_CRDS = ("application-crd.yaml", "appproject-crd.yaml")
+_MODULE_FILES = {"argocd": tuple(f"manifests/crds/{name}" for name in ARGOCD_CRDS)}
 
 
 class BinaryError(RuntimeError):
@@ -74,15 +93,32 @@ def ensure_prometheus(cache_dir: Path) -> Path:
     """The Prometheus binary: on PATH, else in the cache, else built once from the module in
     `tools/prometheus/` (same rules, lock and cache layout as the control plane's binaries).
     Raises BinaryError when it can be neither found nor built."""
-    on_path = shutil.which(PROMETHEUS.name)
+    return _ensure_tool(cache_dir, PROMETHEUS)
+
+
+def ensure_argocd(cache_dir: Path) -> Path:
+    """The Argo CD binary (repo-server and application-controller): in the cache, else built
+    once from the module in `tools/argocd/` (same lock and cache layout). Not looked up on PATH:
+    an `argocd` there is usually Argo CD's CLI, which cannot run the components. Raises
+    BinaryError when it cannot be built."""
+    return _ensure_tool(cache_dir, ARGOCD, look_on_path=False)
+
+
+def _ensure_tool(cache_dir: Path, component: Component, look_on_path: bool = True) -> Path:
+    on_path = shutil.which(component.name) if look_on_path else None
     if on_path:
         return Path(on_path)
     tools = tools_dir().parent
-    if (tools / PROMETHEUS.module).is_dir():
-        cached = build_dir(cache_dir, PROMETHEUS.module, tools) / PROMETHEUS.name
-        if cached.is_file():
-            return cached
-    return _build_module(cache_dir, PROMETHEUS.module, [PROMETHEUS], tools) / PROMETHEUS.name
+    if (tools / component.module).is_dir():
+        target = build_dir(cache_dir, component.module, tools)
+        files = [component.name, *_cached_files(component.module)]
+        if all((target / name).is_file() for name in files):
+            return target / component.name
+    return _build_module(cache_dir, component.module, [component], tools) / component.name
+
+
+def _cached_files(module: str) -> list[str]:
+    return [Path(path).name for path in _MODULE_FILES.get(module, ())]
 
 
 def module_version(module_dir: Path, module: str) -> str:
@@ -98,7 +134,7 @@ def build_dir(cache_dir: Path, module: str, tools: Path | None = None) -> Path:
     """The cache folder for `module`'s binaries at the pins currently in the repo."""
     module_dir = (tools or tools_dir()) / module
     digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum"):
+    for name in ("go.mod", "go.sum", *_OWN_SOURCES.get(module, ())):
         digest.update((module_dir / name).read_bytes())
     digest.update(_BUILD_TAGS.get(module, "").encode())  # other tags, another binary
     version = module_version(module_dir, module)
@@ -156,7 +192,8 @@ def _build_module(
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{module}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if all((target / c.name).is_file() for c in components):
+        wanted = [c.name for c in components] + _cached_files(module)
+        if all((target / name).is_file() for name in wanted):
             return target  # another process built it while we waited
         staging = Path(tempfile.mkdtemp(prefix=f".{module}-", dir=target.parent))
         cmd = [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(staging) + os.sep]
@@ -168,13 +205,38 @@ def _build_module(
         )
         started = time.monotonic()
         env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly -buildvcs=false"}
+        if module in _TOOLCHAIN:
+            env["GOTOOLCHAIN"] = _TOOLCHAIN[module]
         result = subprocess.run(
             cmd, cwd=tools / module, env=env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise BinaryError(f"`{' '.join(cmd)}` in {tools / module} failed:\n{result.stderr}")
+        if module in _MODULE_FILES:
+            _copy_module_files(go, module, tools / module, env, staging)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         log.warning("built %s in %.0f s", module, time.monotonic() - started)
         return target
+
+
+def _copy_module_files(
+    go: str, module: str, module_dir: Path, env: dict[str, str], staging: Path
+) -> None:
+    """Copy `_MODULE_FILES[module]` from the pinned module's source (in Go's module cache,
+    where the build just put it) into the staging folder."""
+    result = subprocess.run(
+        [go, "list", "-m", "-f", "{{.Dir}}", _PINNED[module]],
+        cwd=module_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    source = Path(result.stdout.strip())
+    if result.returncode != 0 or not source.is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BinaryError(f"cannot find the source of {_PINNED[module]}:\n{result.stderr}")
+    for path in _MODULE_FILES[module]:
+        shutil.copyfile(source / path, staging / Path(path).name)
