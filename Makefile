@@ -53,7 +53,7 @@ demo: binaries  ## the main job: a run triggered over HTTP, two tools, a linked 
 demo-capabilities: binaries  ## the seed's two capabilities with real tools: a phone number, three photos
 	$(BIN)/python tasks/demo/capabilities.py
 
-bench: binaries  ## figures (not assertions): hops, writes and CPU per task, memory; ARGS="--stored 10000"
+bench: binaries  ## figures (not assertions): hops, writes and CPU per task, memory; ARGS="--stored 10000"; ARGS="--load": the load bench
 	$(BIN)/python bench/bench_runs.py $(ARGS)
 
 cluster: binaries  ## start (or reuse) the local control plane

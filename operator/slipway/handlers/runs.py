@@ -23,8 +23,10 @@ from slipway.engine.responses import finish_execution as finished_patch
 from slipway.engine.runs import RunView, current_execution, decide_run
 from slipway.handlers.executions import SpecCache, start_execution
 from slipway.handlers.indexes import ExecutionIndex, ProviderIndex, ShipyardIndex, version_of
+from slipway.handlers.refused import finish_refused, refused
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Kube, Ref, newest
+from slipway.kube.errors import KubeError
 
 Body = dict[str, Any]
 
@@ -72,9 +74,16 @@ async def run_worker(
                 status = await execution_status(rt.kube, executions, view, current)
                 if status is not None:
                     known[current] = status
-            decision = decide_run(view, shipyard, known, datetime.now(UTC))
-            await perform(rt, body, decision, providers)
+            decision = decide_run(view, shipyard, known, datetime.now(UTC), rt.dispatch.data_limits)
+            try:
+                await perform(rt, body, decision, providers)
+            except KubeError as error:
+                if not refused(error):
+                    raise
+                await finish_refused(rt.kube, ref, error, ("data", "tasks"))
+                return
             if decision.finished:
+                rt.kube.forget(ref)  # keep no copy of a finished run's (possibly large) body
                 return
             await rt.wakeups.sleep(key, decision.wake_at)
     finally:
