@@ -299,7 +299,11 @@ def test_api_server_down_or_hung_gives_503_with_retry_after(api: str) -> None:
         api_client = k8s_client.ApiClient(configuration)
         authorizer = KubernetesAuthorizer(Kube(api_client), timeout=limits.api_timeout)
         gateway = Gateway(
-            kube=Kube(api_client), authorizer=authorizer, wake=lambda _: None, limits=limits
+            kube=Kube(api_client),
+            authorizer=authorizer,
+            wake=lambda _: None,
+            key=b"k",
+            limits=limits,
         )
         runner = GatewayRunner(build_app(gateway), limits, access_log=None)
         await runner.setup()
