@@ -113,7 +113,7 @@ def runs_by_phase() -> dict[str, str]:
     token = None
     while True:
         page = custom.list_namespaced_custom_object(
-            "slipway.dev", "v1alpha1", NAMESPACE, "sequenceruns", limit=500, _continue=token
+            "slipway.dev", "v1alpha1", NAMESPACE, "sequenceruns", limit=10, _continue=token
         )
         for item in page["items"]:
             phases[item["metadata"]["name"]] = (item.get("status") or {}).get("phase", "")
