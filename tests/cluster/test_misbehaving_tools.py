@@ -4,7 +4,9 @@ runs at once beside a healthy one, under one operator, on the real control plane
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +34,21 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "twice": ("Failed", ("first",)),
     "wrongtoken": ("TimedOut", ("no .started or .finished within 20s",)),
 }
+
+
+@pytest.fixture
+def operator(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator, with a generous API timeout: on a loaded machine a callback must not be
+    answered 503 (which the tool would retry) when this test counts the answers."""
+    process = OperatorProcess(
+        namespace, tmp_path / "operator.log", {"SLIPWAY_GATEWAY_API_TIMEOUT": "60"}
+    )
+    process.start()
+    yield process
+    code = process.stop()
+    log = process.log()
+    assert "Traceback" not in log, f"operator logged a traceback:\n{log}"
+    assert code in (0, -signal.SIGTERM), f"operator exited with {code}:\n{log}"
 
 
 @pytest.fixture
