@@ -259,16 +259,38 @@ async def send(target: Target, raw: bytes, kind: str, patience: float) -> Outcom
     except OSError:
         pass  # the server may close early (too large): read what it answered
     try:
-        answer = await asyncio.wait_for(reader.read(-1), patience)
+        answer = await asyncio.wait_for(_read_answer(reader), patience)
     except (OSError, TimeoutError) as exc:
-        note = type(exc).__name__
-        answer = answer or b""
-        if not answer:
-            writer.close()
-            return Outcome(kind, None, False, note)
+        return Outcome(kind, None, False, type(exc).__name__)
     finally:
         writer.close()
     return classify(kind, answer)
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP answer: its head, then Content-Length bytes (or up to EOF without one). The
+    server may keep the connection open a while after it answered (a lingering read)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = await reader.read(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        None,
+    )
+    while length is None or len(body) < length:
+        chunk = await reader.read(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def classify(kind: str, answer: bytes) -> Outcome:
