@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         idle = rss_kib(operator.pid)[0]
         data: dict[str, Any] = {"number": "+44 20 7946 0958"}
         if args.data_kib:
-            data["blob"] = "x" * (args.data_kib * 1024)
+            data["blob"] = ["x" * 1000] * args.data_kib  # strings within the JSON limit
         print(
             f"load: {args.rate:g} triggers/s for {args.seconds:g} s, {args.data_kib} KiB data "
             f"each; operator idle RSS {idle / 1024:.1f} MiB; load average {os.getloadavg()[0]:.1f}"
