@@ -387,6 +387,10 @@ def finished_runs(names: list[str]) -> Callable[[], list[dict[str, Any]] | None]
 
 
 def main() -> int:
+    if "--load" in sys.argv[1:]:  # `make bench ARGS="--load"`: the load bench instead
+        from bench_load import main as load
+
+        return load([a for a in sys.argv[1:] if a != "--load"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100, help="runs in flight at once")
     parser.add_argument("--solo", type=int, default=10, help="runs one at a time")

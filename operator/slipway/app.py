@@ -11,6 +11,8 @@ from aiohttp import web
 
 from slipway import faults, metrics
 from slipway.gateway.auth import KubernetesAuthorizer
+from slipway.gateway.errors import GatewayRunner
+from slipway.gateway.limits import GatewayLimits, data_limits
 from slipway.gateway.server import Gateway, build_app
 from slipway.gateway.uploads import UploadStore
 from slipway.gateway.web import WebOptions
@@ -47,14 +49,23 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         gateway_url=settings.gateway_url,
         key=key,
         prefix=settings.event_type_prefix,
+        data_limits=data_limits(settings),
     )
     runtime = Runtime.create(settings, dispatch, wakeups)
+    limits = GatewayLimits.from_settings(settings)
     gateway = Gateway(
         kube=kube,
-        authorizer=KubernetesAuthorizer(kube),
+        authorizer=KubernetesAuthorizer(
+            kube,
+            settings.gateway_review_cache_seconds,
+            negative_cache_seconds=settings.gateway_review_negative_cache_seconds,
+            concurrency=settings.gateway_review_concurrency,
+            timeout=settings.gateway_api_timeout,
+        ),
         wake=wakeups.wake,
         key=key,
         prefix=settings.event_type_prefix,
+        limits=limits,
     )
     page = WebOptions(
         kube=kube,
@@ -68,7 +79,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         upload_grace_seconds=settings.upload_grace_seconds,
         upload_sweep_seconds=settings.upload_sweep_seconds,
     )
-    runner = web.AppRunner(build_app(gateway, page), access_log=None)
+    runner = GatewayRunner(build_app(gateway, page), limits, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()  # documented default
 

@@ -149,6 +149,75 @@ class Settings(BaseModel):
     def _empty_is_off(cls, value: Any) -> Any:
         return 0 if value in ("", None) else value
 
+    # ---------------------------------------------------------------- limits (docs/events.md)
+    gateway_max_body_bytes: int = Field(
+        default=1 << 20, gt=0, description="Largest request body the gateway reads (413 above)."
+    )
+    gateway_max_line_bytes: int = Field(
+        default=8190, gt=0, description="Longest request line, path and query included (414)."
+    )
+    gateway_max_field_bytes: int = Field(
+        default=8190, gt=0, description="Longest header, name and value (431 above)."
+    )
+    gateway_max_headers: int = Field(
+        default=100, gt=0, description="Most headers in one request (431 above)."
+    )
+    gateway_max_json_depth: int = Field(
+        default=32, gt=0, description="Deepest nesting of arrays and objects in a body (413)."
+    )
+    gateway_max_json_keys: int = Field(
+        default=10_000, gt=0, description="Most object keys in one body, all levels (413)."
+    )
+    gateway_max_json_string: int = Field(
+        default=131_072, gt=0, description="Longest string (key or value) in a body (413)."
+    )
+    gateway_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's head, and may stay "
+        "idle between requests; then it is closed (408 if a request was begun).",
+    )
+    gateway_body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a client may take to send a body (408)."
+    )
+    gateway_api_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds the gateway waits for one Kubernetes API call before it answers "
+        "503 with Retry-After.",
+    )
+    gateway_max_inflight: int = Field(
+        default=128,
+        gt=0,
+        description="Requests the gateway works on at once; more are answered 503 at once.",
+    )
+    gateway_review_concurrency: int = Field(
+        default=8, gt=0, description="TokenReviews and SubjectAccessReviews in flight at once."
+    )
+    gateway_review_cache_seconds: float = Field(
+        default=10.0, ge=0, description="How long an accepted token's review is reused."
+    )
+    gateway_review_negative_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a refused token (401/403) is refused without asking again.",
+    )
+    gateway_retry_after_seconds: int = Field(
+        default=5, gt=0, description="The Retry-After of a 503 (API server slow or down, busy)."
+    )
+    max_run_data_bytes: int = Field(
+        default=512 * 1024,
+        gt=0,
+        description="Largest run data (JSON): a trigger over it gets 413; a task output that "
+        "would make the run's data larger fails the task (DataTooLarge).",
+    )
+    max_task_output_bytes: int = Field(
+        default=256 * 1024,
+        gt=0,
+        description="Largest output of one task, all its providers together (JSON); larger "
+        "fails the task (DataTooLarge).",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default: the process environment); unknown

@@ -168,6 +168,7 @@ class Reason(StrEnum):
     ABORTED = "Aborted"
     INVALID = "Invalid"
     NO_PROVIDER = "NoProvider"
+    DATA_TOO_LARGE = "DataTooLarge"
 
 
 #: Condition reason (never a finish reason): a task has no TaskProvider yet and waits for one

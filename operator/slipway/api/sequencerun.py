@@ -123,7 +123,8 @@ class TaskRecord(StatusModel):
     """`pass`, `warning` or `fail` once finished."""
 
     reason: Reason | None = None
-    """Why it finished: `Completed`, `Failed`, `TimedOut`, `Aborted`, `NoProvider`."""
+    """Why it finished: `Completed`, `Failed`, `TimedOut`, `Aborted`, `NoProvider`,
+    `DataTooLarge`."""
 
     message: str | None = None
     """What happened, for a person."""
@@ -135,7 +136,8 @@ class TaskRecord(StatusModel):
     """When it finished."""
 
     output: Data | None = None
-    """The task's output: the data of its providers' `.finished` events, merged."""
+    """The task's output: the data of its providers' `.finished` events, merged. Not copied
+    here (see the TaskExecution) when the run's copies would pass its data limit."""
 
 
 class QueueRecord(StatusModel):
@@ -164,7 +166,8 @@ class SequenceRunStatus(StatusModel):
 
     reason: Reason | None = None
     """Why it finished: `Completed`, `Failed` (a task failed), `TimedOut`, `Aborted`,
-    `Invalid` (unknown Shipyard, stage or sequence) or `NoProvider`."""
+    `Invalid` (unknown Shipyard, stage or sequence), `NoProvider` or `DataTooLarge` (its data,
+    or a task's output, over a limit)."""
 
     message: str | None = None
     """What happened, for a person (names what was not found when `Invalid`)."""

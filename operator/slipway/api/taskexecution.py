@@ -167,7 +167,8 @@ class TaskExecutionStatus(StatusModel):
     """The worst result of its providers (`fail` > `warning` > `pass`), once finished."""
 
     reason: Reason | None = None
-    """Why it finished: `Completed`, `Failed`, `TimedOut`, `Aborted` or `NoProvider`."""
+    """Why it finished: `Completed`, `Failed`, `TimedOut`, `Aborted`, `NoProvider` or
+    `DataTooLarge` (an output over a limit)."""
 
     message: str | None = None
     """What happened, for a person."""

@@ -85,12 +85,19 @@ def cluster(ctx: click.Context, action: str, output: str) -> int:
 
 @dev.command()
 @click.argument("action", type=click.Choice(["up", "down", "status", "build"]))
+@output_option
 @click.pass_context
-def argocd(ctx: click.Context, action: str) -> int:
+def argocd(ctx: click.Context, action: str, output: str) -> int:
     """Argo CD beside the local control plane (docs/argocd.md). up: start or reuse, with
     Slipway's health checks in argocd-cm; down: stop it and delete its objects; status; build:
     only find or build its binary."""
-    from slipway.devcluster.argocd import cli
+    from slipway.devcluster.argocd import ArgoCDError, act
+    from slipway.devcluster.binaries import BinaryError
 
     settings = ctx.obj.settings()
-    return cli(settings.cache_dir, settings.cluster_port, action)
+    try:
+        document, lines = act(settings.cache_dir, settings.cluster_port, action)
+    except (BinaryError, ArgoCDError) as error:
+        raise CliError(str(error), FAILED) from None
+    click.echo("\n".join(lines) if output == "table" else render.dump(document, output))
+    return FAILED if action == "status" and not document.get("running") else OK

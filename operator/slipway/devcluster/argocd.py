@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from slipway.devcluster.binaries import ARGOCD_CRDS, BinaryError, ensure_argocd
+from slipway.devcluster.binaries import ARGOCD_CRDS, ensure_argocd
 from slipway.devcluster.cluster import ClusterConfig, LocalCluster
 from slipway.devcluster.pki import Pki
 
@@ -571,29 +571,36 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
-def cli(cache_dir: Path, cluster_port: int, action: str) -> int:
-    """`slipway dev argocd up|down|status|build`; returns the exit code."""
-    import sys
-
+def act(cache_dir: Path, cluster_port: int, action: str) -> tuple[dict[str, object], list[str]]:
+    """`slipway dev argocd up|down|status|build`: what was done, as a document and as lines for
+    a person. Raises BinaryError or ArgoCDError when it could not be done, and ArgoCDError for
+    `status` while Argo CD is not running (after the document was filled in)."""
     argocd = LocalArgoCD(ArgoCDConfig(ClusterConfig(cache_dir=cache_dir, port=cluster_port)))
-    try:
-        if action == "build":
-            print(f"{'argocd':<32} {ensure_argocd(cache_dir)}")
-        elif action == "up":
-            started = time.monotonic()
-            verb = "started" if argocd.up() else "already running; reused"
-            print(f"Argo CD {verb} ({time.monotonic() - started:.1f} s)")
-            print(f"Applications go in namespace {NAMESPACE} of the local control plane")
-        elif action == "down":
-            stopped = argocd.down()
-            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-        else:
-            for name, pid in argocd.pids().items():
-                print(f"{name:<32} {'running, pid ' + str(pid) if pid else 'stopped'}")
-            for key, port in argocd.ports.items():
-                print(f"{key + ' port':<32} {port}")
-            return 0 if argocd.running() else 1
-    except (BinaryError, ArgoCDError) as error:
-        print(f"slipway: {error}", file=sys.stderr)
-        return 1
-    return 0
+    document: dict[str, object] = {}
+    lines: list[str] = []
+    if action == "build":
+        binary = ensure_argocd(cache_dir)
+        document["argocd"] = str(binary)
+        lines = [f"{'argocd':<32} {binary}"]
+    elif action == "up":
+        started = time.monotonic()
+        fresh = argocd.up()
+        document.update(started=fresh, namespace=NAMESPACE)
+        verb = "started" if fresh else "already running; reused"
+        lines = [
+            f"Argo CD {verb} ({time.monotonic() - started:.1f} s)",
+            f"Applications go in namespace {NAMESPACE} of the local control plane",
+        ]
+    elif action == "down":
+        stopped = argocd.down()
+        document["stopped"] = stopped
+        lines = ["stopped: " + (", ".join(stopped) if stopped else "nothing was running")]
+    else:
+        pids = argocd.pids()
+        document.update(processes=dict(pids), ports=dict(argocd.ports), running=argocd.running())
+        lines = [
+            f"{name:<32} {'running, pid ' + str(pid) if pid else 'stopped'}"
+            for name, pid in pids.items()
+        ]
+        lines += [f"{key + ' port':<32} {port}" for key, port in argocd.ports.items()]
+    return document, lines

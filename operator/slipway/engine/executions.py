@@ -337,6 +337,8 @@ def _conclude(
         reason = Reason.ABORTED
     elif Reason.TIMED_OUT in reasons:
         reason = Reason.TIMED_OUT
+    elif Reason.DATA_TOO_LARGE in reasons:
+        reason = Reason.DATA_TOO_LARGE
     else:
         reason = Reason.FAILED
     new.output = merge_outputs([p.output for p in records]) or None

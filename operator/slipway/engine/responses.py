@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from slipway.api.common import Phase, Reason, Result
 from slipway.api.taskexecution import ProviderRecord, TaskExecutionStatus
+from slipway.engine.data import deep_merge, merge_outputs
 from slipway.engine.decisions import Patch, Trigger
 from slipway.engine.patches import finish_status, status_patch
+from slipway.engine.sizes import DataLimits, json_size
 
 
 class ResponseRejectedError(Exception):
@@ -38,9 +40,17 @@ def apply_response(
     message: str | None,
     output: Mapping[str, Any] | None,
     at: datetime,
+    limits: DataLimits | None = None,
+    input_data: Mapping[str, Any] | None = None,
 ) -> Patch:
     """Record a provider's `.started`, `.status.changed` or `.finished` (answering the
     `.triggered` event `triggered_id` of the current attempt) at time `at`.
+
+    A `.finished` whose output is over `limits` (default `DataLimits()`) finishes the
+    provider with `fail`, reason `DataTooLarge` and a message giving the sizes, and its output
+    is not kept: over `max_task_output` together with the outputs of the attempt's providers
+    that finished before, or making the run's data (`input_data`, the execution's input,
+    merged with those outputs) larger than `max_run_data`.
 
     A `.status.changed` or `.finished` with no `.started` before it counts as started too;
     `.finished` without a result counts as `fail`. Returns a patch writing the whole
@@ -75,12 +85,47 @@ def apply_response(
     if phase == "status.changed":
         record.last_status_message = message
     elif phase == "finished":
+        too_large = (
+            _too_large(new, record, output, limits or DataLimits(), input_data) if output else None
+        )
+        if too_large is not None:
+            end_provider(record, Reason.DATA_TOO_LARGE, too_large, at)
+            return status_patch(status, new)
         record.phase = Phase.FINISHED
         record.result = result or Result.FAIL
         record.message = message if result is not None or message else "finished without a result"
         record.output = copy.deepcopy(dict(output)) if output else None
         record.finished_at = at
     return status_patch(status, new)
+
+
+def _too_large(
+    status: TaskExecutionStatus,
+    record: ProviderRecord,
+    output: Mapping[str, Any],
+    limits: DataLimits,
+    input_data: Mapping[str, Any] | None,
+) -> str | None:
+    """Why `output` cannot be kept (a message with the sizes), or None when it fits."""
+    size = json_size(output)
+    earlier = [p.output for p in status.providers if p is not record and p.output]
+    total = size + sum(json_size(o) for o in earlier)
+    if total > limits.max_task_output:
+        others = f" ({total} bytes with the other providers' outputs)" if earlier else ""
+        return (
+            f"the output is {size} bytes of JSON{others}; a task's output may be at most "
+            f"{limits.max_task_output} bytes (SLIPWAY_MAX_TASK_OUTPUT_BYTES): not kept"
+        )
+    if input_data is not None:
+        merged = deep_merge(input_data, merge_outputs([*earlier, output]))
+        data = json_size(merged)
+        if data > limits.max_run_data:
+            return (
+                f"the output ({size} bytes of JSON) would make the run's data {data} bytes; "
+                f"the limit is {limits.max_run_data} bytes (SLIPWAY_MAX_RUN_DATA_BYTES): "
+                "not kept"
+            )
+    return None
 
 
 def fail_provider(

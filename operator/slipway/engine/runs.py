@@ -44,6 +44,7 @@ from slipway.engine.queue import (
     render_key,
 )
 from slipway.engine.results import as_result, succeeded, worst
+from slipway.engine.sizes import DataLimits, json_size
 
 #: Condition reason while a run is under way.
 RUNNING = "Running"
@@ -60,7 +61,7 @@ SUSPENDING = "Suspending"
 RESUMED = "Resumed"
 QUEUED = "Queued"
 #: Task reasons a run takes over when that task fails (any other failure is `Failed`).
-_PASSED_ON = (Reason.TIMED_OUT, Reason.NO_PROVIDER, Reason.ABORTED)
+_PASSED_ON = (Reason.TIMED_OUT, Reason.NO_PROVIDER, Reason.ABORTED, Reason.DATA_TOO_LARGE)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def decide_run(
     executions: Mapping[str, TaskExecutionStatus],
     now: datetime,
     members: Seq[Member] = (),
+    limits: DataLimits | None = None,
 ) -> RunDecision:
     """What to do for `run` now.
 
@@ -105,27 +107,41 @@ def decide_run(
     new run, and for the links of a finishing one. `executions`: the TaskExecutions of this
     run that exist, by name (a status may be empty). A finished run gives
     `RunDecision(finished=True)` and nothing else, every time. The same arguments always give
-    the same decision.
+    the same decision. `limits` (default `DataLimits()`): a run whose data is over
+    `max_run_data` finishes `fail`/`DataTooLarge` at once, without copying its data.
 
     `members`: the other runs of the namespace as the concurrency queue sees them (see
     `slipway.engine.queue`); only read when a run of a sequence with `concurrency` has not
     started yet.
     """
+    limits = limits or DataLimits()
     if run.status.phase == RunPhase.FINISHED:
         return RunDecision(finished=True)
     if run.status.phase in (None, RunPhase.PENDING, RunPhase.QUEUED) or run.status.sequence is None:
-        return _start(run, shipyard, now, members)
-    return _advance(run, run.status.sequence, shipyard, executions, now)
+        return _start(run, shipyard, now, members, limits)
+    return _advance(run, run.status.sequence, shipyard, executions, now, limits)
 
 
 def _start(
-    run: RunView, shipyard: ShipyardSpec | None, now: datetime, members: Seq[Member]
+    run: RunView,
+    shipyard: ShipyardSpec | None,
+    now: datetime,
+    members: Seq[Member],
+    limits: DataLimits,
 ) -> RunDecision:
     spec = run.spec
     new = run.status.model_copy(deep=True)
     new.context = new.context or run_context(run)
-    new.data = copy.deepcopy(spec.data)
     decision = RunDecision()
+    size = json_size(spec.data)
+    if size > limits.max_run_data:  # created without the gateway (kubectl): refuse here
+        message = (
+            f"the run's data is {size} bytes of JSON; the limit is {limits.max_run_data} "
+            "bytes (SLIPWAY_MAX_RUN_DATA_BYTES)"
+        )
+        new.started_at = new.started_at or now
+        return _finish(run, new, None, Result.FAIL, Reason.DATA_TOO_LARGE, message, now, decision)
+    new.data = copy.deepcopy(spec.data)
     if spec.abort:
         new.started_at = new.started_at or now
         return _finish(run, new, None, Result.FAIL, Reason.ABORTED, _aborted(None), now, decision)
@@ -247,6 +263,7 @@ def _advance(
     shipyard: ShipyardSpec | None,
     executions: Mapping[str, TaskExecutionStatus],
     now: datetime,
+    limits: DataLimits,
 ) -> RunDecision:
     new = run.status.model_copy(deep=True)
     decision = RunDecision()
@@ -270,7 +287,7 @@ def _advance(
     finished = execution is not None and execution.phase == Phase.FINISHED
     if run.spec.abort:
         if execution is not None and finished:
-            _record(new, record, execution, now)
+            _record(new, record, execution, now, limits)
         else:
             if execution is not None:
                 decision.finish_executions.append(
@@ -291,7 +308,7 @@ def _advance(
         _suspend_condition(run, new, now)
         decision.status = status_patch(run.status, new) or None
         return decision
-    _record(new, record, execution, now)
+    _record(new, record, execution, now, limits)
     if record.result == Result.FAIL:
         reason = record.reason if record.reason in _PASSED_ON else Reason.FAILED
         message = f"task {record.name} failed: {record.message or 'no message'}"
@@ -374,9 +391,15 @@ def _new_execution(run: RunView, new: SequenceRunStatus, index: int) -> NewExecu
 
 
 def _record(
-    new: SequenceRunStatus, record: TaskRecord, execution: TaskExecutionStatus, now: datetime
+    new: SequenceRunStatus,
+    record: TaskRecord,
+    execution: TaskExecutionStatus,
+    now: datetime,
+    limits: DataLimits,
 ) -> None:
-    """Copy a finished execution into its task record; merge its output into the run data."""
+    """Copy a finished execution into its task record; merge its output into the run data.
+    The record keeps a copy of the output only while the run's copies stay within
+    `max_run_data` (the execution keeps it in any case; the run's data has it merged)."""
     record.phase = Phase.FINISHED
     record.result = as_result(execution.result)
     record.reason = execution.reason
@@ -384,6 +407,12 @@ def _record(
     record.started_at = execution.started_at or record.started_at
     record.finished_at = execution.finished_at or now
     record.output = copy.deepcopy(execution.output) if execution.output else None
+    if record.output is not None:
+        copies = sum(json_size(t.output) for t in new.tasks if t.output is not None)
+        if copies > limits.max_run_data:
+            record.output = None
+            note = f"output not copied here (see TaskExecution {record.execution})"
+            record.message = f"{record.message}; {note}" if record.message else note
     new.data = deep_merge(new.data or {}, execution.output or {})
     score = evaluation_score(execution.output)
     if score is not None:

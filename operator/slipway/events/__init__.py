@@ -33,6 +33,7 @@ from slipway.events.errors import (
     error_body,
 )
 from slipway.events.incoming import IncomingEvent, check_size, is_cloudevent, parse_http
+from slipway.events.jsonlimits import JsonLimitError, JsonLimits, check_depth, check_document
 from slipway.events.names import (
     SEQUENCE_PHASES,
     STATUS_CHANGED,
@@ -96,6 +97,8 @@ __all__ = [
     "EventTooLargeError",
     "EventType",
     "IncomingEvent",
+    "JsonLimitError",
+    "JsonLimits",
     "MalformedEventError",
     "Mode",
     "NotACloudEventError",
@@ -117,6 +120,8 @@ __all__ = [
     "build_sequence_triggered",
     "build_task_triggered",
     "callback_url",
+    "check_depth",
+    "check_document",
     "check_name",
     "check_size",
     "error_body",

@@ -35,6 +35,7 @@ from slipway.events.errors import (
     MalformedEventError,
     NotACloudEventError,
 )
+from slipway.events.jsonlimits import JsonLimitError, JsonLimits, check_document
 from slipway.events.names import EventType, parse_event_type
 
 _FORMAT = JSONFormat()
@@ -134,6 +135,8 @@ def _kind(value: object) -> str:
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
+    except RecursionError as exc:  # a safety net: check_depth runs first
+        raise JsonLimitError("the JSON nests too deeply to be read") from exc
     except UnicodeDecodeError as exc:
         raise MalformedEventError(f"the body is not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
@@ -187,8 +190,9 @@ def _sdk_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
         raise MalformedEventError(f"not a valid CloudEvent: {exc}") from exc
 
 
-def _read_structured(body: bytes) -> tuple[dict[str, Any], Any]:
+def _read_structured(body: bytes, limits: JsonLimits) -> tuple[dict[str, Any], Any]:
     document = _parse_json(body)
+    check_document(document, limits)
     if not isinstance(document, dict):
         raise MalformedEventError(
             f"a structured-mode body must be a JSON object (the event), not {_kind(document)}"
@@ -226,7 +230,9 @@ def _read_structured(body: bytes) -> tuple[dict[str, Any], Any]:
     return attributes, data
 
 
-def _read_binary(headers: dict[str, str], body: bytes) -> tuple[dict[str, Any], Any]:
+def _read_binary(
+    headers: dict[str, str], body: bytes, limits: JsonLimits
+) -> tuple[dict[str, Any], Any]:
     wire = {name: value for name, value in headers.items() if name.startswith(_CE_PREFIX)}
     _check_required({name[len(_CE_PREFIX) :]: value for name, value in wire.items()}, "'ce-{}'")
     content_type = headers.get("content-type")
@@ -243,6 +249,8 @@ def _read_binary(headers: dict[str, str], body: bytes) -> tuple[dict[str, Any], 
         http.from_binary(http.HTTPMessage(headers=wire, body=body), _FORMAT, factory)
     except EventError:
         raise
+    except RecursionError as exc:  # a safety net: check_depth runs first
+        raise JsonLimitError("the JSON nests too deeply to be read") from exc
     except (ValueError, OverflowError) as exc:  # the SDK parsing ce-time
         raise MalformedEventError(
             f"header 'ce-time' is not an RFC 3339 timestamp such as '2024-05-01T12:00:00Z': {exc}"
@@ -253,6 +261,7 @@ def _read_binary(headers: dict[str, str], body: bytes) -> tuple[dict[str, Any], 
     if data is not None and not isinstance(data, dict):
         # The SDK hands back text when the body is not JSON: say which it is.
         data = _parse_json(body)
+    check_document(data, limits)
     return attributes, data
 
 
@@ -262,6 +271,7 @@ def parse_http(
     *,
     prefix: str = "",
     max_size: int = MAX_EVENT_SIZE,
+    limits: JsonLimits | None = None,
 ) -> IncomingEvent:
     """Parse an HTTP request (or a synchronous tool's response) carrying one CloudEvent.
 
@@ -269,14 +279,18 @@ def parse_http(
     headers are then ignored, as the HTTP binding says); otherwise binary mode when any `ce-`
     header is present. Raises `EventTooLargeError` (413), `NotACloudEventError` (415: no
     CloudEvent, batch mode, or data that is not JSON), `MalformedEventError` (400) or
-    `UnknownEventTypeError` (422, type not Slipway's under `prefix`).
+    `UnknownEventTypeError` (422, type not Slipway's under `prefix`). `limits` bound the
+    JSON's nesting (checked on the raw bytes before parsing), keys and strings
+    (`JsonLimitError`, 413; default `JsonLimits()`).
     """
     check_size(len(body), max_size)
+    limits = limits or JsonLimits()
+    limits.check(body)
     lowered = _lower(headers)
     media = _media_type(lowered.get("content-type"))
     mode: Mode
     if media == STRUCTURED_CONTENT_TYPE:
-        attributes, data = _read_structured(body)
+        attributes, data = _read_structured(body, limits)
         mode = "structured"
     elif media.startswith("application/cloudevents"):
         raise NotACloudEventError(
@@ -284,7 +298,7 @@ def parse_http(
             f"JSON are not): {_HOW}"
         )
     elif any(name.startswith(_CE_PREFIX) for name in lowered):
-        attributes, data = _read_binary(lowered, body)
+        attributes, data = _read_binary(lowered, body, limits)
         mode = "binary"
     else:
         raise NotACloudEventError(f"the request is not a CloudEvent: {_HOW}")

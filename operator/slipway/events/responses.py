@@ -23,6 +23,7 @@ from slipway.events.attributes import (
 )
 from slipway.events.errors import MalformedEventError, UnprocessableEventError
 from slipway.events.incoming import IncomingEvent, is_cloudevent, parse_http
+from slipway.events.jsonlimits import JsonLimits
 from slipway.events.names import SequenceEventType, TaskEventType, is_object_name
 
 ResponsePhase = Literal["started", "status.changed", "finished"]
@@ -222,6 +223,7 @@ def parse_sync_response(
     triggered_id: str,
     prefix: str = "",
     max_size: int = MAX_EVENT_SIZE,
+    limits: JsonLimits | None = None,
 ) -> TaskResponse | None:
     """Read the HTTP response of a tool to the POST of `<task>.triggered` (id `triggered_id`).
 
@@ -232,7 +234,7 @@ def parse_sync_response(
     """
     if not is_cloudevent(headers):
         return None
-    event = parse_http(headers, body, prefix=prefix, max_size=max_size)
+    event = parse_http(headers, body, prefix=prefix, max_size=max_size, limits=limits)
     response = interpret_task_response(event, triggered_id=triggered_id)
     if response.task != task:
         raise MalformedEventError(

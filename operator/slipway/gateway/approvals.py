@@ -33,6 +33,7 @@ from slipway.engine.approvals import ApprovalRefusedError, Decided, decide
 from slipway.engine.decisions import KubeEvent
 from slipway.engine.objects import build_event, involved
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
+from slipway.gateway.errors import problem
 from slipway.kube.client import Kube, Ref
 
 #: The custom RBAC verb a person needs on `taskexecutions` to decide an approval.
@@ -63,10 +64,6 @@ def add_routes(
     )
 
 
-def _problem(status: int, error: str, message: str) -> web.Response:
-    return web.json_response({"error": error, "message": message}, status=status)
-
-
 class ApprovalRoute:
     def __init__(
         self,
@@ -88,14 +85,14 @@ class ApprovalRoute:
             )
         except AuthError as error:
             kind = "unauthorized" if error.status == 401 else "forbidden"
-            return _problem(error.status, kind, error.message)
+            return problem(error.status, kind, error.message)
         raw = await request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
-            return _problem(413, "too_large", f"a decision is at most {MAX_BODY} bytes")
+            return problem(413, "too_large", f"a decision is at most {MAX_BODY} bytes")
         try:
             body = DecisionRequest.model_validate(json.loads(raw or b"null"))
         except (ValueError, ValidationError) as error:
-            return _problem(
+            return problem(
                 400,
                 "bad_request",
                 'send JSON {"decision": "approve" or "reject", "comment": "..."}: '
@@ -104,7 +101,7 @@ class ApprovalRoute:
         ref = Ref(TASKEXECUTION_PLURAL, namespace, name)
         execution = await self.kube.get(ref)
         if execution is None:
-            return _problem(404, "not_found", f"TaskExecution {namespace}/{name} does not exist")
+            return problem(404, "not_found", f"TaskExecution {namespace}/{name} does not exist")
         approvals = await self._approvals(namespace)
         run = await self.kube.get(
             Ref(SEQUENCERUN_PLURAL, namespace, execution.get("spec", {}).get("run", ""))
@@ -133,9 +130,9 @@ class ApprovalRoute:
             updated = await self.kube.update_status(ref, change, known=execution)
         except ApprovalRefusedError as error:
             kind = {403: "forbidden", 404: "not_found"}.get(error.status, "conflict")
-            return _problem(error.status, kind, error.message)
+            return problem(error.status, kind, error.message)
         if updated is None or "decided" not in outcome:
-            return _problem(404, "not_found", f"TaskExecution {namespace}/{name} does not exist")
+            return problem(404, "not_found", f"TaskExecution {namespace}/{name} does not exist")
         decided = outcome["decided"]
         self.wake((TASKEXECUTION_PLURAL, namespace, name))
         event = KubeEvent(

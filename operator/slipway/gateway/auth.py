@@ -5,7 +5,10 @@ Triggers and reads carry `Authorization: Bearer <Kubernetes token>`. The API ser
 a TokenReview says who the token belongs to, a SubjectAccessReview whether that identity may
 `create` (trigger) or `get` (read) sequenceruns in the namespace. RBAC is the access model;
 there is no user store here. Answers are cached for a short time so a burst of requests
-from one client costs one review.
+from one client costs one review; refusals are cached longer (a negative cache), concurrent
+requests with the same token share one review, and at most `concurrency` reviews are in
+flight: a flood of bad tokens cannot become a flood of TokenReviews. A review that cannot
+start or finish within `timeout` seconds raises `UnavailableError` (503 with Retry-After).
 
 Tool responses carry the callback token their `.triggered` event brought, which is valid
 for that one TaskExecution only (`engine/tokens.py`, checked by `gateway/server.py`).
@@ -13,12 +16,17 @@ for that one TaskExecution only (`engine/tokens.py`, checked by `gateway/server.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
 
 from slipway.constants import GROUP, SEQUENCERUN_PLURAL
+from slipway.gateway.limits import UnavailableError, api_call
 from slipway.kube.client import Kube
+
+#: Most cached decisions; past it the expired ones, then the oldest half, are dropped.
+MAX_CACHED = 10_000
 
 
 class AuthError(Exception):
@@ -40,6 +48,10 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+#: A cached decision's key: token digest, verb, namespace, resource, name.
+_Key = tuple[str, str, str, str, str]
+
+
 @dataclass(frozen=True)
 class _Decision:
     allowed: bool
@@ -59,10 +71,22 @@ class Caller:
 class KubernetesAuthorizer:
     """Asks the API server whether a bearer token may `verb` sequenceruns in a namespace."""
 
-    def __init__(self, kube: Kube, cache_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        cache_seconds: float = 10.0,
+        *,
+        negative_cache_seconds: float = 30.0,
+        concurrency: int = 8,
+        timeout: float = 5.0,
+    ) -> None:
         self._kube = kube
-        self._cache: dict[tuple[str, str, str, str, str], _Decision] = {}
+        self._cache: dict[_Key, _Decision] = {}
         self._cache_seconds = cache_seconds
+        self._negative_seconds = negative_cache_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+        self._timeout = timeout
+        self._pending: dict[_Key, asyncio.Future[_Decision]] = {}
 
     async def authorize(self, token: str, verb: str, namespace: str) -> str:
         """The username behind `token` when it may `verb` sequenceruns in `namespace`;
@@ -85,10 +109,7 @@ class KubernetesAuthorizer:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is None or cached.expires < now:
-            cached = await self._review(token, verb, namespace, now, resource, name)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = cached
+            cached = await self._shared_review(key, token, verb, namespace, resource, name)
         if not cached.username:
             raise AuthError(401, "the bearer token was not accepted by the Kubernetes API")
         if not cached.allowed:
@@ -99,11 +120,64 @@ class KubernetesAuthorizer:
             )
         return Caller(cached.username, cached.groups)
 
-    async def _review(
-        self, token: str, verb: str, namespace: str, now: float, resource: str, name: str
+    async def _shared_review(
+        self, key: _Key, token: str, verb: str, namespace: str, resource: str, name: str
     ) -> _Decision:
-        who = await self._kube.review_token(token)
+        """One review per key at a time: concurrent callers wait for the same answer."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Decision] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            decision = await self._bounded_review(token, verb, namespace, resource, name)
+        except BaseException as error:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved here: waiters re-raise it themselves
+            raise
+        else:
+            future.set_result(decision)
+            self._remember(key, decision)
+            return decision
+        finally:
+            del self._pending[key]
+
+    async def _bounded_review(
+        self, token: str, verb: str, namespace: str, resource: str, name: str
+    ) -> _Decision:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._timeout)
+        except TimeoutError:
+            raise UnavailableError(
+                "too many token reviews are waiting for the Kubernetes API server "
+                "(SLIPWAY_GATEWAY_REVIEW_CONCURRENCY)",
+                "busy",
+            ) from None
+        try:
+            return await self._review(token, verb, namespace, resource, name)
+        finally:
+            self._slots.release()
+
+    def _remember(self, key: _Key, decision: _Decision) -> None:
+        if len(self._cache) >= MAX_CACHED:
+            now = time.monotonic()
+            for old in [k for k, d in self._cache.items() if d.expires < now]:
+                del self._cache[old]
+            if len(self._cache) >= MAX_CACHED:  # still full: drop the oldest half
+                for old in list(self._cache)[: MAX_CACHED // 2]:
+                    del self._cache[old]
+        self._cache[key] = decision
+
+    async def _review(
+        self, token: str, verb: str, namespace: str, resource: str, name: str
+    ) -> _Decision:
+        who = await api_call(self._kube.review_token(token), self._timeout)
         if who is None:
-            return _Decision(False, "", now + self._cache_seconds)
-        allowed = await self._kube.may(who, verb, namespace, GROUP, resource, name=name or None)
-        return _Decision(allowed, who.username, now + self._cache_seconds, tuple(who.groups))
+            return _Decision(False, "", time.monotonic() + self._negative_seconds)
+        allowed = await api_call(
+            self._kube.may(who, verb, namespace, GROUP, resource, name=name or None),
+            self._timeout,
+        )
+        seconds = self._cache_seconds if allowed else self._negative_seconds
+        return _Decision(allowed, who.username, time.monotonic() + seconds, tuple(who.groups))

@@ -3,9 +3,12 @@
     POST /v1/namespaces/{ns}/events                  a CloudEvent (structured or binary)
     GET  /v1/namespaces/{ns}/sequenceruns/{name}     a run's status; `?wait=30s` long-polls
     GET  /healthz, /readyz                           probes
+    GET  /openapi.json                               this API as an OpenAPI 3.1 document
 
-Every error is JSON `{error, message}` with a 4xx status a person can act on. Nothing here
-changes state except through the Kubernetes API, so a gateway restart loses nothing.
+Every answer, errors included, is JSON; every error is `{error, message}` with a 4xx status a
+person can act on, or 503 with `Retry-After` when the API server is slow or down (see
+`errors.py` and `limits.py`). Nothing here changes state except through the Kubernetes API,
+so a gateway restart loses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from slipway import metrics
@@ -33,24 +37,29 @@ from slipway.constants import (
 )
 from slipway.engine.executions import ResponseRejectedError
 from slipway.engine.objects import build_run
+from slipway.engine.sizes import json_size
 from slipway.engine.tokens import check_callback_token
 from slipway.events import (
-    MAX_EVENT_SIZE,
     EventError,
     SequenceTrigger,
     TaskResponse,
-    check_size,
     error_body,
     interpret,
+    is_name,
+    is_object_name,
     parse_http,
     parse_triggered_id,
 )
 from slipway.gateway import approvals
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
+from slipway.gateway.errors import json_errors, problem, read_body
+from slipway.gateway.limits import GatewayLimits, api_call
+from slipway.gateway.openapi import openapi_document
 from slipway.gateway.web import WebOptions, prepare_trigger
 from slipway.gateway.web import register as register_web
 from slipway.kube.client import Kube, Ref
-from slipway.providers.responses import record_response
+from slipway.kube.errors import KubeError
+from slipway.providers.responses import data_too_large, record_response
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +75,18 @@ class Gateway:
     wake: Any  # Callable[[tuple[str, str, str]], None]
     key: bytes
     prefix: str = ""
-    max_event_size: int = MAX_EVENT_SIZE
+    limits: GatewayLimits = field(default_factory=GatewayLimits)
     #: Set once kopf watches: until then /readyz answers 503 (the gateway already serves).
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def problem(status: int, error: str, message: str) -> web.Response:
-    """A JSON error response."""
-    return web.json_response({"error": error, "message": message}, status=status)
-
-
 def build_app(gateway: Gateway, page: WebOptions | None = None) -> web.Application:
-    """The aiohttp application (routes only; the caller runs it); with `page`, also the web
-    page and its routes (`slipway.gateway.web`)."""
+    """The aiohttp application (routes and the error middleware; the caller runs it with
+    `errors.GatewayRunner`, which adds the header limits and JSON parser errors); with `page`,
+    also the web page and its routes (`slipway.gateway.web`)."""
     app = web.Application(
-        client_max_size=gateway.max_event_size + 1, middlewares=[metrics.gateway_middleware]
+        client_max_size=gateway.limits.max_body_bytes,
+        middlewares=[metrics.gateway_middleware, json_errors(gateway.limits)],
     )
     if page is not None:
         register_web(app, page)
@@ -90,6 +96,7 @@ def build_app(gateway: Gateway, page: WebOptions | None = None) -> web.Applicati
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
     approvals.add_routes(app, gateway.kube, gateway.authorizer, gateway.wake)
+    app.router.add_get("/openapi.json", routes.openapi)
     return app
 
 
@@ -104,16 +111,34 @@ class Routes:
 
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.g.ready.is_set():
-            return problem(503, "not_ready", "the operator is starting: not yet watching")
+            return problem(
+                503,
+                "not_ready",
+                "the operator is starting: not yet watching",
+                {"Retry-After": str(self.g.limits.retry_after_seconds)},
+            )
         return web.json_response({"status": "ready"})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    def _api(self, call: Any) -> Any:
+        """One API call, bounded in time (503 when the API server is slow or down)."""
+        return api_call(call, self.g.limits.api_timeout)
 
     async def post_event(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
+        if not is_name(namespace):
+            return _bad_name("namespace", namespace)
+        limits = self.g.limits
+        body = await read_body(request, limits)
         try:
-            check_size(request.content_length or 0, self.g.max_event_size)
-            body = await request.content.read(self.g.max_event_size + 1)
             event = parse_http(
-                request.headers, body, prefix=self.g.prefix, max_size=self.g.max_event_size
+                request.headers,
+                body,
+                prefix=self.g.prefix,
+                max_size=limits.max_body_bytes,
+                limits=limits.json,
             )
             meaning = interpret(event)
         except EventError as error:
@@ -129,12 +154,22 @@ class Routes:
         except ResponseRejectedError as error:
             kind = {404: "not_found", 409: "conflict"}.get(error.status, "bad_request")
             return problem(error.status, kind, error.message)
+        except KubeError as error:  # not transient (api_call turned those into 503)
+            return _refused_by_api(error)
 
     async def _trigger(
         self, request: web.Request, namespace: str, trigger: SequenceTrigger
     ) -> web.Response:
         token = bearer_token(request.headers.get("Authorization"))
         caller = await self.g.authorizer.authorize(token, "create", namespace)
+        size = json_size(trigger.data)
+        if size > self.g.limits.data.max_run_data:
+            return problem(
+                413,
+                "data_too_large",
+                f"the run's data is {size} bytes of JSON; the limit is "
+                f"{self.g.limits.data.max_run_data} bytes (SLIPWAY_MAX_RUN_DATA_BYTES)",
+            )
         shipyard = await self._shipyard(namespace, trigger.shipyard)
         if isinstance(shipyard, web.Response):
             return shipyard
@@ -158,9 +193,14 @@ class Routes:
             shipyard=name, stage=trigger.stage, sequence=trigger.sequence, data=data
         )
         body = build_run(run_name, spec, context=context, triggered_by=caller)
-        created = await self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body) is not None
+        created = (
+            await self._api(self.g.kube.ensure_created(SEQUENCERUN_PLURAL, namespace, body))
+            is not None
+        )
         if not created:  # the same event again: the run it started already exists
-            existing = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))
+            existing = await self._api(
+                self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, run_name))
+            )
             annotations = (existing or {}).get("metadata", {}).get("annotations", {})
             context = annotations.get(ANNOTATION_CONTEXT, context)
         return web.json_response(
@@ -171,7 +211,7 @@ class Routes:
     async def _shipyard(
         self, namespace: str, wanted: str | None
     ) -> tuple[str, ShipyardSpec] | web.Response:
-        items = await self.g.kube.list(SHIPYARD_PLURAL, namespace)
+        items = await self._api(self.g.kube.list(SHIPYARD_PLURAL, namespace))
         names = [item["metadata"]["name"] for item in items]
         if wanted is None:
             if len(items) != 1:
@@ -218,8 +258,15 @@ class Routes:
             if why is not None:
                 raise AuthError(403, why)
 
-        await record_response(self.g.kube, namespace, execution, response, check=check)
+        updated = await self._api(
+            record_response(
+                self.g.kube, namespace, execution, response, check=check, limits=self.g.limits.data
+            )
+        )
         self.g.wake((TASKEXECUTION_PLURAL, namespace, execution))
+        too_large = data_too_large(updated, response)
+        if too_large:  # recorded (the task fails DataTooLarge); the tool is told why
+            return problem(413, "data_too_large", too_large)
         return web.json_response(
             {"namespace": namespace, "execution": execution, "accepted": response.phase},
             status=202,
@@ -228,6 +275,10 @@ class Routes:
     async def get_run(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
         name = request.match_info["name"]
+        if not is_name(namespace):
+            return _bad_name("namespace", namespace)
+        if not is_object_name(name):
+            return _bad_name("run name", name)
         try:
             token = bearer_token(request.headers.get("Authorization"))
             await self.g.authorizer.authorize(token, "get", namespace)
@@ -239,9 +290,12 @@ class Routes:
         if "wait" in request.query:
             try:
                 wait = min(MAX_WAIT_SECONDS, parse_duration(request.query["wait"]).total_seconds())
-            except ValueError as error:
-                return problem(400, "bad_wait", str(error))
-        body = await self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name))
+            except (ValueError, OverflowError) as error:
+                return problem(400, "bad_wait", f"wait: {error}")
+        try:
+            body = await self._api(self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name)))
+        except KubeError as error:
+            return _refused_by_api(error)
         if body is None:
             return problem(404, "not_found", f"SequenceRun {namespace}/{name} does not exist")
         if wait > 0 and not _finished(body):
@@ -257,12 +311,35 @@ class Routes:
         changes = self.g.kube.watch_object(
             SEQUENCERUN_PLURAL, namespace, name, body["metadata"]["resourceVersion"], int(wait)
         )
-        async with contextlib.aclosing(changes):
-            async for kind, obj in changes:
-                body = obj
-                if _finished(body) or kind == "DELETED":
-                    break
+        try:
+            async with contextlib.aclosing(changes):
+                async for kind, obj in changes:
+                    body = obj
+                    if _finished(body) or kind == "DELETED":
+                        break
+        except (KubeError, aiohttp.ClientError, TimeoutError) as error:  # answer with what we have
+            log.info("watch of %s/%s ended early: %s", namespace, name, error)
         return body
+
+
+def _bad_name(what: str, value: str) -> web.Response:
+    shown = value if len(value) <= 80 else value[:80] + "…"
+    return problem(
+        400,
+        "bad_name",
+        f"{what} {shown!r} is not a Kubernetes name (lower-case letters, digits, '-')",
+    )
+
+
+def _refused_by_api(error: KubeError) -> web.Response:
+    """The API server refused a request the gateway made for the caller (e.g. a run too
+    large to store, or an invalid name): the caller's problem, said as the API server said it."""
+    message = error.message
+    status = error.status if error.status in (400, 404, 409, 413, 422) else 422
+    if error.status in (401, 403):  # the operator's own rights are missing: not the caller's
+        status = 503
+        log.error("the API server refused the gateway: %s", message)
+    return problem(status, "refused_by_api", f"the Kubernetes API server refused: {message}")
 
 
 def _finished(body: dict[str, Any]) -> bool:

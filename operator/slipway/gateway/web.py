@@ -39,6 +39,7 @@ from slipway.constants import (
 from slipway.engine.inputs import check_inputs, problems_message
 from slipway.engine.objects import triggered_by_label
 from slipway.gateway.auth import AuthError, bearer_token
+from slipway.gateway.errors import problem
 from slipway.gateway.uploads import (
     UploadError,
     UploadStore,
@@ -94,10 +95,6 @@ class WebOptions:
 
 
 WEB = web.AppKey("slipway_web", WebOptions)
-
-
-def problem(status: int, error: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": error, "message": message, **extra}, status=status)
 
 
 def prepare_trigger(

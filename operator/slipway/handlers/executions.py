@@ -34,8 +34,10 @@ from slipway.engine.objects import build_event, involved
 from slipway.engine.responses import pending_triggers
 from slipway.events import task_triggered_id
 from slipway.handlers.indexes import ProviderIndex, running
+from slipway.handlers.refused import finish_refused, refused
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Ref, newest
+from slipway.kube.errors import KubeError
 from slipway.providers.context import DispatchContext, ExecutionRef
 from slipway.providers.dispatch import Answer, trigger
 from slipway.providers.job import delete_jobs
@@ -142,7 +144,13 @@ async def execution_worker(
             known = newest(rt.supervisor.latest(key), rt.kube.written(ref))
             if known is None:
                 return  # deleted
-            updated = await ctx.kube.update_status(ref, change, known=known)
+            try:
+                updated = await ctx.kube.update_status(ref, change, known=known)
+            except KubeError as error:
+                if not refused(error):
+                    raise
+                await finish_refused(ctx.kube, ref, error, ("output", "providers"))
+                return
             if "decision" not in seen:
                 return  # the execution is gone
             decision: ExecutionDecision = seen["decision"]
@@ -168,6 +176,7 @@ async def execution_worker(
                     rt.events.post(build_event(about, event, now))
                     logs.event("TaskExecution", namespace, name, event.reason, event.message)
             if decision.finished:
+                rt.kube.forget(ref)  # keep no copy of a finished execution's outputs
                 rt.wakeups.wake((SEQUENCERUN_PLURAL, namespace, view.spec.run))
                 return
             if not answers:

@@ -25,8 +25,10 @@ from slipway.engine.runs import RunView, current_execution, decide_run
 from slipway.handlers import queue
 from slipway.handlers.executions import SpecCache, start_execution
 from slipway.handlers.indexes import ExecutionIndex, ProviderIndex, ShipyardIndex, version_of
+from slipway.handlers.refused import finish_refused, refused
 from slipway.handlers.runtime import Runtime
 from slipway.kube.client import Kube, Ref, newest
+from slipway.kube.errors import KubeError
 
 Body = dict[str, Any]
 
@@ -61,6 +63,7 @@ async def run_worker(
     ref = Ref(SEQUENCERUN_PLURAL, namespace, name)
     rt.wakeups.register(key)
     specs = SpecCache()
+    limits = rt.dispatch.data_limits
     try:
         while True:
             body = newest(rt.supervisor.latest(key), rt.kube.written(ref))
@@ -74,15 +77,24 @@ async def run_worker(
                 status = await execution_status(rt.kube, executions, view, current)
                 if status is not None:
                     known[current] = status
-            if needs_queue(view.status.phase, view.spec, shipyard):
-                async with queue.lock(namespace):  # one admission at a time, from the API
-                    others = await queue.members(rt.kube, namespace, shipyards)
-                    decision = decide_run(view, shipyard, known, datetime.now(UTC), others)
+            try:
+                if needs_queue(view.status.phase, view.spec, shipyard):
+                    async with queue.lock(namespace):  # one admission at a time, from the API
+                        others = await queue.members(rt.kube, namespace, shipyards)
+                        decision = decide_run(
+                            view, shipyard, known, datetime.now(UTC), others, limits
+                        )
+                        await perform(rt, body, decision, providers)
+                else:
+                    decision = decide_run(view, shipyard, known, datetime.now(UTC), (), limits)
                     await perform(rt, body, decision, providers)
-            else:
-                decision = decide_run(view, shipyard, known, datetime.now(UTC))
-                await perform(rt, body, decision, providers)
+            except KubeError as error:
+                if not refused(error):
+                    raise
+                await finish_refused(rt.kube, ref, error, ("data", "tasks"))
+                return
             if decision.finished:
+                rt.kube.forget(ref)  # keep no copy of a finished run's (possibly large) body
                 return
             await rt.wakeups.sleep(key, decision.wake_at)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
@@ -10,6 +10,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from slipway.api.taskexecution import TaskExecutionSpec
 from slipway.engine.decisions import Trigger
+from slipway.engine.sizes import DataLimits
 from slipway.engine.tokens import sign_callback_token
 from slipway.events import RunScope, build_task_triggered, callback_url
 from slipway.kube.client import Kube
@@ -18,13 +19,15 @@ from slipway.kube.client import Kube
 @dataclass(frozen=True)
 class DispatchContext:
     """What every trigger needs from the process: the API client, one HTTP session, where
-    tools call back, the key that signs their callback tokens, and the event type prefix."""
+    tools call back, the key that signs their callback tokens, the event type prefix, and the
+    bounds on outputs."""
 
     kube: Kube
     session: aiohttp.ClientSession
     gateway_url: str
     key: bytes
     prefix: str = ""
+    data_limits: DataLimits = field(default_factory=DataLimits)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from slipway import faults, metrics
 from slipway.api.common import Reason, parse_duration
@@ -20,6 +21,7 @@ from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.engine.decisions import Patch, Trigger
 from slipway.engine.responses import note_delivery
+from slipway.engine.sizes import DataLimits
 from slipway.events import TaskResponse, to_http
 from slipway.kube.errors import KubeError
 from slipway.providers import approval
@@ -40,12 +42,17 @@ class Answer:
     triggered_id: str
     response: TaskResponse | None = None
     note: str | None = None
+    #: The bounds on the response's output, and the execution's input (the run's data).
+    limits: DataLimits | None = None
+    input_data: dict[str, Any] | None = None
 
     def patch(self, status: TaskExecutionStatus) -> Patch:
         """The status patch recording it (`{}`: nothing to change). Raises
         ResponseRejectedError when a response no longer applies."""
         if self.response is not None:
-            return response_patch(status, self.response)
+            return response_patch(
+                status, self.response, limits=self.limits, input_data=self.input_data
+            )
         if self.note is not None:
             return note_delivery(status, triggered_id=self.triggered_id, note=self.note)
         return {}
@@ -153,4 +160,9 @@ async def _trigger(
     if outcome.response is None:  # an asynchronous tool: it will call back
         tries = "1 try" if outcome.tries == 1 else f"{outcome.tries} tries"
         return Answer(order.triggered_id, note=f"HTTP {outcome.status} after {tries}")
-    return Answer(order.triggered_id, response=outcome.response)
+    return Answer(
+        order.triggered_id,
+        response=outcome.response,
+        limits=ctx.data_limits,
+        input_data=execution.spec.input,
+    )

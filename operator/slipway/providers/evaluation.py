@@ -97,6 +97,7 @@ async def run_evaluation(
         result=Result(report.result),
         message=message,
         output=output,
+        limits=ctx.data_limits,
     )
     if not recorded:
         log.info("%s: evaluation not recorded: the task moved on meanwhile", execution.name)

@@ -16,6 +16,7 @@ from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.constants import TASKEXECUTION_PLURAL
 from slipway.engine.decisions import Patch
 from slipway.engine.executions import ResponseRejectedError, apply_response, fail_provider
+from slipway.engine.sizes import DataLimits
 from slipway.events import TaskResponse
 from slipway.kube.client import Kube, Ref
 
@@ -24,11 +25,21 @@ def _status(body: dict[str, Any]) -> TaskExecutionStatus:
     return TaskExecutionStatus.model_validate(body.get("status") or {})
 
 
+def _input(body: dict[str, Any]) -> dict[str, Any]:
+    return (body.get("spec") or {}).get("input") or {}
+
+
 def response_patch(
-    status: TaskExecutionStatus, response: TaskResponse, at: datetime | None = None
+    status: TaskExecutionStatus,
+    response: TaskResponse,
+    at: datetime | None = None,
+    *,
+    limits: DataLimits | None = None,
+    input_data: dict[str, Any] | None = None,
 ) -> Patch:
     """The status patch of a tool's `.started`/`.status.changed`/`.finished` (see
-    `engine.responses.apply_response`, which raises ResponseRejectedError)."""
+    `engine.responses.apply_response`, which raises ResponseRejectedError; an output over
+    `limits` fails the provider with `DataTooLarge`)."""
     return apply_response(
         status,
         triggered_id=response.triggered_id,
@@ -37,7 +48,22 @@ def response_patch(
         message=_message(response),
         output=response.output,
         at=at or response.time or datetime.now(UTC),
+        limits=limits,
+        input_data=input_data,
     )
+
+
+def data_too_large(updated: dict[str, Any] | None, response: TaskResponse) -> str | None:
+    """The message of a `.finished` whose output was not kept for its size (the provider
+    ended `DataTooLarge`), read from the execution as written; None otherwise."""
+    if updated is None or response.phase != "finished":
+        return None
+    record = next(
+        (p for p in _status(updated).providers if p.triggered_id == response.triggered_id), None
+    )
+    if record is not None and record.reason == Reason.DATA_TOO_LARGE:
+        return record.message
+    return None
 
 
 async def record_response(
@@ -46,10 +72,12 @@ async def record_response(
     execution: str,
     response: TaskResponse,
     check: Callable[[dict[str, Any]], None] | None = None,
+    limits: DataLimits | None = None,
 ) -> dict[str, Any] | None:
     """Apply a tool's `.started`/`.status.changed`/`.finished` to the execution. `check`,
     given the execution as read, may refuse by raising (the caller's own error). Raises
     ResponseRejectedError (404: no such execution or triggered id; 409: already finished).
+    An output over `limits` fails the provider with `DataTooLarge` (see `data_too_large`).
     Returns the execution as written (None: nothing changed)."""
     ref = Ref(TASKEXECUTION_PLURAL, namespace, execution)
     at = response.time or datetime.now(UTC)
@@ -57,7 +85,10 @@ async def record_response(
     def change(body: dict[str, Any]) -> dict[str, Any] | None:
         if check is not None:
             check(body)
-        return response_patch(_status(body), response, at) or None
+        return (
+            response_patch(_status(body), response, at, limits=limits, input_data=_input(body))
+            or None
+        )
 
     updated = await kube.update_status(ref, change)
     if updated is None and await kube.get(ref) is None:
@@ -106,6 +137,7 @@ async def record_finished(
     result: Result,
     message: str,
     output: dict[str, Any],
+    limits: DataLimits | None = None,
 ) -> bool:
     """Mark the provider that was sent `triggered_id` finished with a result computed in this
     process (the built-in evaluation): started and finished at once. False when that no
@@ -124,6 +156,8 @@ async def record_finished(
                 message=message,
                 output=output,
                 at=now,
+                limits=limits,
+                input_data=_input(body),
             )
         except ResponseRejectedError:
             return None
