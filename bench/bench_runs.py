@@ -530,6 +530,7 @@ def main() -> int:
         many = hops(log)
         tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
         failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
+        wait_idle(operator.pid)  # what it does after the runs finished (Events) counts too
         writes = operator_writes(since, NAMESPACE)
         throughput = tasks_run / wall
         figures[f"hop, {args.runs} runs in flight"] = hop_figure(many)

@@ -169,6 +169,10 @@ async def execution_changed(
         memo.supervisor.gone(key)
         return
     executions.start_execution(memo, dict(body), providers_by_task)
+    if finished_with_jobs(body.get("status")):  # its Jobs may still run: abort, restart
+        await jobs.execution_finished(
+            memo.kube, body, kwargs["slipway_jobs"], kwargs["slipway_job_pods"]
+        )
 
 
 @kopf.on.event(GROUP, VERSION, TASKPROVIDER_PLURAL, id="provider_changed")
@@ -247,20 +251,3 @@ async def job_pod_event(
     slipway_jobs: JobIndex = kwargs["slipway_jobs"]
     slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
     await jobs.pod_changed(memo.job_watch, namespace, body, slipway_jobs, slipway_job_pods)
-
-
-@kopf.on.event(
-    GROUP,
-    VERSION,
-    TASKEXECUTION_PLURAL,
-    when=lambda status, **_: finished_with_jobs(status),
-    id="finished_execution_jobs",
-)
-async def finished_execution_jobs(
-    body: kopf.Body,
-    memo: Runtime,
-    **kwargs: Any,
-) -> None:
-    slipway_jobs: JobIndex = kwargs["slipway_jobs"]
-    slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
-    await jobs.execution_finished(memo.kube, body, slipway_jobs, slipway_job_pods)
