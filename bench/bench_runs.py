@@ -136,6 +136,14 @@ def operator_writes(since: int, namespace: str) -> dict[str, int]:
     return counts
 
 
+class Figures(dict[str, str]):
+    """The figures, each printed as soon as it is measured (a long bench shows progress)."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        print(f"{key:<40}  {value}", flush=True)
+
+
 def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling `pid` (100 Hz, not stopping it) into `out` (collapsed stacks)."""
     spy = Path(sys.executable).with_name("py-spy")
@@ -488,7 +496,7 @@ def main() -> int:
         ]
     )
     children = [tool]
-    figures: dict[str, str] = {}
+    figures = Figures()
     profile_lines: list[str] = []
     try:
         operator, _ = start_operator(NAMESPACE, work)
@@ -604,9 +612,6 @@ def main() -> int:
             "--wait=false",
             check=False,
         )
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
     if args.profile:
         print("\nwhere the operator's CPU went (py-spy samples, self time by component):")
         for line in profile_lines:
