@@ -470,6 +470,11 @@ def main() -> int:
         "--stored", type=int, default=0, help="finished runs stored for the memory/ready figures"
     )
     parser.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="only the --stored figures (skip the rounds and the baseline)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="sample the operator with py-spy during the round of many runs; write the raw "
@@ -513,55 +518,59 @@ def main() -> int:
             )
         figures["operator RSS idle"] = f"{rss_mib(operator.pid)[0]:.0f} MiB"
 
-        # 1 run in flight: one after another.
-        log.write_text("")
-        for i in range(args.solo):
-            names = [f"solo-{i}"]
+        if not args.stored_only:
+            # 1 run in flight: one after another.
+            log.write_text("")
+            for i in range(args.solo):
+                names = [f"solo-{i}"]
+                create_runs(names)
+                wait(finished_runs(names), 120, f"solo run {i}")
+            solo = hops(log)
+            figures["hop, 1 run in flight"] = hop_figure(solo)
+
+            # N runs in flight: created at once.
+            log.write_text("")
+            names = [f"many-{i}" for i in range(args.runs)]
+            since = audit_offset()
+            profiler = start_profile(operator.pid, args.profile) if args.profile else None
+            cpu_before = cpu_seconds(operator.pid)
+            started = time.monotonic()
             create_runs(names)
-            wait(finished_runs(names), 120, f"solo run {i}")
-        solo = hops(log)
-        figures["hop, 1 run in flight"] = hop_figure(solo)
+            done = wait(finished_runs(names), 900, f"{args.runs} runs")
+            wall = time.monotonic() - started
+            cpu = cpu_seconds(operator.pid) - cpu_before
+            if profiler is not None and args.profile is not None:
+                profile_lines = stop_profile(profiler, args.profile)
+            many = hops(log)
+            tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
+            failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
+            wait_idle(operator.pid)  # what it does after the runs finished (Events) counts too
+            writes = operator_writes(since, NAMESPACE)
+            throughput = tasks_run / wall
+            figures[f"hop, {args.runs} runs in flight"] = hop_figure(many)
+            figures["operator throughput"] = (
+                f"{throughput:.1f} tasks/s ({tasks_run} tasks, {wall:.1f} s)"
+            )
+            figures["operator CPU per task"] = f"{cpu * 1000 / max(tasks_run, 1):.1f} ms"
+            total = sum(writes.values())
+            figures["API writes per task"] = (
+                f"{total / max(tasks_run, 1):.2f} ("
+                + ", ".join(f"{k}: {v / max(tasks_run, 1):.2f}" for k, v in sorted(writes.items()))
+                + ")"
+            )
+            now_rss, peak = rss_mib(operator.pid)
+            figures["operator RSS after the rounds"] = f"{now_rss:.0f} MiB (peak {peak:.0f} MiB)"
+            if failed:
+                figures["runs not passing"] = ", ".join(failed[:10])
 
-        # N runs in flight: created at once.
-        log.write_text("")
-        names = [f"many-{i}" for i in range(args.runs)]
-        since = audit_offset()
-        profiler = start_profile(operator.pid, args.profile) if args.profile else None
-        cpu_before = cpu_seconds(operator.pid)
-        started = time.monotonic()
-        create_runs(names)
-        done = wait(finished_runs(names), 900, f"{args.runs} runs")
-        wall = time.monotonic() - started
-        cpu = cpu_seconds(operator.pid) - cpu_before
-        if profiler is not None and args.profile is not None:
-            profile_lines = stop_profile(profiler, args.profile)
-        many = hops(log)
-        tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
-        failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
-        wait_idle(operator.pid)  # what it does after the runs finished (Events) counts too
-        writes = operator_writes(since, NAMESPACE)
-        throughput = tasks_run / wall
-        figures[f"hop, {args.runs} runs in flight"] = hop_figure(many)
-        figures["operator throughput"] = (
-            f"{throughput:.1f} tasks/s ({tasks_run} tasks, {wall:.1f} s)"
-        )
-        figures["operator CPU per task"] = f"{cpu * 1000 / max(tasks_run, 1):.1f} ms"
-        total = sum(writes.values())
-        figures["API writes per task"] = (
-            f"{total / max(tasks_run, 1):.2f} ("
-            + ", ".join(f"{k}: {v / max(tasks_run, 1):.2f}" for k, v in sorted(writes.items()))
-            + ")"
-        )
-        now_rss, peak = rss_mib(operator.pid)
-        figures["operator RSS after the rounds"] = f"{now_rss:.0f} MiB (peak {peak:.0f} MiB)"
-        if failed:
-            figures["runs not passing"] = ", ".join(failed[:10])
-
-        base = asyncio.run(baseline(args.runs))
-        figures["plain client, minimal writes (4/task)"] = f"{base:.1f} tasks/s"
-        figures["operator / plain client"] = f"{100 * throughput / base:.0f} %"
-        stop([operator])
-        children.remove(operator)
+            base = asyncio.run(baseline(args.runs))
+            figures["plain client, minimal writes (4/task)"] = f"{base:.1f} tasks/s"
+            figures["operator / plain client"] = f"{100 * throughput / base:.0f} %"
+            stop([operator])
+            children.remove(operator)
+        else:
+            stop([operator])
+            children.remove(operator)
 
         if args.stored:
             kubectl("create", "namespace", STORED_NAMESPACE, check=False)
