@@ -634,7 +634,7 @@ def main() -> int:
 
 def received_at(log: Path, run: str) -> float | None:
     """When the tool received the first `.triggered` of run `run` (Unix time), if it did."""
-    for line in log.read_text().splitlines():
+    for line in (log.read_text() if log.exists() else "").splitlines():
         if line.strip():
             entry = json.loads(line)
             if entry["what"] == "received" and f"/{run}-0-" in str(entry.get("id")):
