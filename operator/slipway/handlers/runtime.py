@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slipway import logs, metrics
-from slipway.handlers.retention import Retention
 from slipway.handlers.indexes import ExecutionsByRun
+from slipway.handlers.retention import Retention
 from slipway.handlers.supervisor import Supervisor
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube
