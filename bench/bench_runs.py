@@ -136,6 +136,82 @@ def operator_writes(since: int, namespace: str) -> dict[str, int]:
     return counts
 
 
+class Figures(dict[str, str]):
+    """The figures, each printed as soon as it is measured (a long bench shows progress)."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        print(f"{key:<40}  {value}", flush=True)
+
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling `pid` (100 Hz, not stopping it) into `out` (collapsed stacks)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "100",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+#: Components a sampled frame's file belongs to, first match wins.
+COMPONENTS = (
+    ("slipway/engine/", "slipway.engine (decisions)"),
+    ("slipway/api/", "slipway.api (models)"),
+    ("slipway/events/", "slipway.events"),
+    ("slipway/kube/", "slipway.kube"),
+    ("slipway/handlers/", "slipway.handlers"),
+    ("slipway/providers/", "slipway.providers"),
+    ("slipway/gateway/", "slipway.gateway"),
+    ("pydantic", "pydantic (validation, dumps)"),
+    ("kubernetes_asyncio", "kubernetes_asyncio (client, (de)serialising)"),
+    ("kopf/", "kopf (watches, handlers, indexes)"),
+    ("aiohttp", "aiohttp (HTTP)"),
+    ("cloudevents", "cloudevents"),
+    ("json/", "json"),
+    ("ssl.py", "ssl"),
+    ("asyncio/", "asyncio (event loop)"),
+    ("logging/", "logging"),
+)
+
+
+def stop_profile(profiler: subprocess.Popen[bytes], out: Path) -> list[str]:
+    """Stop py-spy and summarise: share of samples per component of the innermost frame."""
+    profiler.send_signal(2)  # SIGINT: py-spy writes what it has
+    profiler.wait(60)
+    counts: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines() if out.exists() else []:
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        leaf = stack.rsplit(";", 1)[-1]
+        component = next((name for key, name in COMPONENTS if key in leaf), "other")
+        counts[component] = counts.get(component, 0) + count
+    return (
+        [
+            f"{100 * n / total:5.1f} %  {name}"
+            for name, n in sorted(counts.items(), key=lambda item: -item[1])
+        ]
+        if total
+        else ["no samples"]
+    )
+
+
 def wait_idle(pid: int, quiet: float = 0.02, window: float = 1.0, timeout: float = 120) -> None:
     """Until `pid` used less than `quiet` CPU seconds per second over `window` seconds."""
     deadline = time.monotonic() + timeout
@@ -397,6 +473,17 @@ def main() -> int:
     parser.add_argument(
         "--stored", type=int, default=0, help="finished runs stored for the memory/ready figures"
     )
+    parser.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="only the --stored figures (skip the rounds and the baseline)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the operator with py-spy during the round of many runs; write the raw "
+        "stacks there and print where its CPU went",
+    )
     args = parser.parse_args()
 
     fresh_namespace(NAMESPACE)
@@ -418,7 +505,8 @@ def main() -> int:
         ]
     )
     children = [tool]
-    figures: dict[str, str] = {}
+    figures = Figures()
+    profile_lines: list[str] = []
     try:
         operator, _ = start_operator(NAMESPACE, work)
         children.append(operator)
@@ -434,51 +522,59 @@ def main() -> int:
             )
         figures["operator RSS idle"] = f"{rss_mib(operator.pid)[0]:.0f} MiB"
 
-        # 1 run in flight: one after another.
-        log.write_text("")
-        for i in range(args.solo):
-            names = [f"solo-{i}"]
+        if not args.stored_only:
+            # 1 run in flight: one after another.
+            log.write_text("")
+            for i in range(args.solo):
+                names = [f"solo-{i}"]
+                create_runs(names)
+                wait(finished_runs(names), 120, f"solo run {i}")
+            solo = hops(log)
+            figures["hop, 1 run in flight"] = hop_figure(solo)
+
+            # N runs in flight: created at once.
+            log.write_text("")
+            names = [f"many-{i}" for i in range(args.runs)]
+            since = audit_offset()
+            profiler = start_profile(operator.pid, args.profile) if args.profile else None
+            cpu_before = cpu_seconds(operator.pid)
+            started = time.monotonic()
             create_runs(names)
-            wait(finished_runs(names), 120, f"solo run {i}")
-        solo = hops(log)
-        figures["hop, 1 run in flight"] = hop_figure(solo)
+            done = wait(finished_runs(names), 900, f"{args.runs} runs")
+            wall = time.monotonic() - started
+            cpu = cpu_seconds(operator.pid) - cpu_before
+            if profiler is not None and args.profile is not None:
+                profile_lines = stop_profile(profiler, args.profile)
+            many = hops(log)
+            tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
+            failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
+            wait_idle(operator.pid)  # what it does after the runs finished (Events) counts too
+            writes = operator_writes(since, NAMESPACE)
+            throughput = tasks_run / wall
+            figures[f"hop, {args.runs} runs in flight"] = hop_figure(many)
+            figures["operator throughput"] = (
+                f"{throughput:.1f} tasks/s ({tasks_run} tasks, {wall:.1f} s)"
+            )
+            figures["operator CPU per task"] = f"{cpu * 1000 / max(tasks_run, 1):.1f} ms"
+            total = sum(writes.values())
+            figures["API writes per task"] = (
+                f"{total / max(tasks_run, 1):.2f} ("
+                + ", ".join(f"{k}: {v / max(tasks_run, 1):.2f}" for k, v in sorted(writes.items()))
+                + ")"
+            )
+            now_rss, peak = rss_mib(operator.pid)
+            figures["operator RSS after the rounds"] = f"{now_rss:.0f} MiB (peak {peak:.0f} MiB)"
+            if failed:
+                figures["runs not passing"] = ", ".join(failed[:10])
 
-        # N runs in flight: created at once.
-        log.write_text("")
-        names = [f"many-{i}" for i in range(args.runs)]
-        since = audit_offset()
-        cpu_before = cpu_seconds(operator.pid)
-        started = time.monotonic()
-        create_runs(names)
-        done = wait(finished_runs(names), 900, f"{args.runs} runs")
-        wall = time.monotonic() - started
-        cpu = cpu_seconds(operator.pid) - cpu_before
-        many = hops(log)
-        tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
-        failed = [r["metadata"]["name"] for r in done if r["status"].get("result") != "pass"]
-        writes = operator_writes(since, NAMESPACE)
-        throughput = tasks_run / wall
-        figures[f"hop, {args.runs} runs in flight"] = hop_figure(many)
-        figures["operator throughput"] = (
-            f"{throughput:.1f} tasks/s ({tasks_run} tasks, {wall:.1f} s)"
-        )
-        figures["operator CPU per task"] = f"{cpu * 1000 / max(tasks_run, 1):.1f} ms"
-        total = sum(writes.values())
-        figures["API writes per task"] = (
-            f"{total / max(tasks_run, 1):.2f} ("
-            + ", ".join(f"{k}: {v / max(tasks_run, 1):.2f}" for k, v in sorted(writes.items()))
-            + ")"
-        )
-        now_rss, peak = rss_mib(operator.pid)
-        figures["operator RSS after the rounds"] = f"{now_rss:.0f} MiB (peak {peak:.0f} MiB)"
-        if failed:
-            figures["runs not passing"] = ", ".join(failed[:10])
-
-        base = asyncio.run(baseline(args.runs))
-        figures["plain client, minimal writes (4/task)"] = f"{base:.1f} tasks/s"
-        figures["operator / plain client"] = f"{100 * throughput / base:.0f} %"
-        stop([operator])
-        children.remove(operator)
+            base = asyncio.run(baseline(args.runs))
+            figures["plain client, minimal writes (4/task)"] = f"{base:.1f} tasks/s"
+            figures["operator / plain client"] = f"{100 * throughput / base:.0f} %"
+            stop([operator])
+            children.remove(operator)
+        else:
+            stop([operator])
+            children.remove(operator)
 
         if args.stored:
             kubectl("create", "namespace", STORED_NAMESPACE, check=False)
@@ -529,9 +625,10 @@ def main() -> int:
             "--wait=false",
             check=False,
         )
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    if args.profile:
+        print("\nwhere the operator's CPU went (py-spy samples, self time by component):")
+        for line in profile_lines:
+            print(f"  {line}")
     print(
         f"machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         "a shared machine: quote medians of several runs"
@@ -541,7 +638,7 @@ def main() -> int:
 
 def received_at(log: Path, run: str) -> float | None:
     """When the tool received the first `.triggered` of run `run` (Unix time), if it did."""
-    for line in log.read_text().splitlines():
+    for line in (log.read_text() if log.exists() else "").splitlines():
         if line.strip():
             entry = json.loads(line)
             if entry["what"] == "received" and f"/{run}-0-" in str(entry.get("id")):

@@ -291,3 +291,22 @@ def test_template_without_containers_is_refused(template: dict[str, Any]) -> Non
     """A template with no containers is a ValueError saying what is missing."""
     with pytest.raises(ValueError, match=r"spec\.containers"):
         build(template)
+
+
+def test_jobs_to_clean_up_are_named_from_the_provider_entries() -> None:
+    """The Jobs of the ended providers: the name an entry recorded, else the derived one;
+    never for an entry not triggered, another provider, or a non-Job provider without one."""
+    from slipway.api.taskexecution import ProviderRecord, TaskExecutionStatus
+    from slipway.api.taskprovider import ProviderKind
+    from slipway.engine.job_manifest import jobs_to_clean_up
+
+    status = TaskExecutionStatus(
+        providers=[
+            ProviderRecord(name="a", kind=ProviderKind.JOB, attempt=2, job="recorded"),
+            ProviderRecord(name="b", kind=ProviderKind.JOB, attempt=1),
+            ProviderRecord(name="c", kind=ProviderKind.JOB, attempt=0),
+            ProviderRecord(name="d", kind=ProviderKind.CLOUD_EVENT, attempt=1),
+            ProviderRecord(name="e", kind=ProviderKind.JOB, attempt=1),
+        ]
+    )
+    assert jobs_to_clean_up("ex", status, ["a", "b", "c", "d"]) == ["recorded", "ex-b-1"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
-from slipway.api.taskexecution import TaskExecutionSpec
+from slipway.api.taskexecution import TaskExecutionSpec, TaskExecutionStatus
+from slipway.api.taskprovider import ProviderKind
 from slipway.constants import GROUP
 from slipway.engine.objects import execution_labels, owner_reference
 
@@ -53,6 +54,23 @@ def job_name(execution: str, provider: str, attempt: int) -> str:
     digest = hashlib.sha256(full.encode()).hexdigest()[:_HASH_LENGTH]
     head = full[: MAX_JOB_NAME - _HASH_LENGTH - 1].rstrip("-.")
     return f"{head}-{digest}"
+
+
+def jobs_to_clean_up(
+    execution: str, status: TaskExecutionStatus, providers: Collection[str]
+) -> list[str]:
+    """The Jobs whose work may still run for `providers` of `execution` (the engine's
+    `cleanup`: ended by abort, timeout, or before a retry), by name, from the providers'
+    entries in `status`: an entry that was never triggered has none; a provider of another
+    kind has none unless its entry names a Job."""
+    names = []
+    for record in status.providers:
+        if record.name not in providers or record.attempt == 0:
+            continue
+        if record.kind not in (ProviderKind.JOB, None) and record.job is None:
+            continue
+        names.append(record.job or job_name(execution, record.name, record.attempt))
+    return names
 
 
 def job_labels(spec: TaskExecutionSpec) -> dict[str, str]:

@@ -34,9 +34,36 @@ class ExecutionEntry:
     status: Body | None
 
 
+class ExecutionsByRun:
+    """The TaskExecutions of each run, as their watch last said (`ExecutionEntry`), kept by
+    the execution handler — not a kopf index. kopf holds every handler of every object back
+    until every object of an indexed kind was indexed, and each object indexed wakes every
+    held handler to check: a start with N stored executions then costs N² checks (minutes
+    for a few thousand). TaskExecutions are the kind that grows with every task, so they
+    are kept here; a worker that finds no entry (its execution not seen yet, just after a
+    start) reads the execution from the API."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Key, dict[str, ExecutionEntry]] = {}
+
+    def note(self, namespace: str, run: str, entry: ExecutionEntry) -> None:
+        self._runs.setdefault((namespace, run), {})[entry.name] = entry
+
+    def forget(self, namespace: str, run: str, name: str) -> None:
+        entries = self._runs.get((namespace, run))
+        if entries is not None:
+            entries.pop(name, None)
+            if not entries:
+                del self._runs[(namespace, run)]
+
+    def get(self, key: Key, default: list[ExecutionEntry] | None = None) -> list[ExecutionEntry]:
+        entries = self._runs.get(key)
+        return list(entries.values()) if entries else (default or [])
+
+
 ShipyardIndex = kopf.Index[Key, "ShipyardSpec | dict[str, Any]"]
 ProviderIndex = kopf.Index[Key, "tuple[str, TaskProviderSpec | dict[str, Any]]"]
-ExecutionIndex = kopf.Index[Key, ExecutionEntry]
+ExecutionIndex = ExecutionsByRun
 JobIndex = kopf.Index[Key, dict[str, Any]]
 PodIndex = kopf.Index[Key, dict[str, Any]]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from slipway.api.common import Phase
 from slipway.engine.executions import decide_execution
-from slipway.engine.job_manifest import ANNOTATION_TRIGGERED_ID, job_name
+from slipway.engine.job_manifest import ANNOTATION_TRIGGERED_ID, jobs_to_clean_up
 from slipway.events import task_triggered_id
 from slipway.handlers.executions import execution_view
 from slipway.kube.client import Kube
@@ -93,10 +93,7 @@ async def execution_finished(
         lambda provider, attempt: task_triggered_id(view.namespace, view.name, provider, attempt),
     )
     deleted = []
-    for record in view.status.providers:
-        if record.name not in decision.cleanup or record.attempt == 0:
-            continue
-        name = record.job or job_name(view.name, record.name, record.attempt)
+    for name in jobs_to_clean_up(view.name, view.status, decision.cleanup):
         key = (view.namespace, name)
         running = [
             job

@@ -28,7 +28,6 @@ from slipway.constants import (
 )
 from slipway.handlers import executions, jobs, queue, runs, shipyards
 from slipway.handlers.indexes import (
-    ExecutionIndex,
     JobIndex,
     PodIndex,
     ProviderIndex,
@@ -92,14 +91,6 @@ async def providers_by_task(
     return {(namespace, str(spec.get("task"))): (name, parsed_provider(spec))}
 
 
-@kopf.index(GROUP, VERSION, TASKEXECUTION_PLURAL, id="executions_by_run")
-async def executions_by_run(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], Any]:
-    namespace = namespace or ""  # namespaced kinds only: always set
-    return {(namespace, str(body.get("spec", {}).get("run"))): execution_entry(name, body)}
-
-
 # ------------------------------------------------------------------ workers and wake-ups
 # Every watch event of a run or an execution hands its body to the supervisor, which starts
 # the object's worker while it runs; events also wake the workers that depend on the object.
@@ -131,7 +122,6 @@ async def run_changed(
 ) -> None:
     namespace = namespace or ""  # namespaced kinds only: always set
     shipyards_by_name: ShipyardIndex = kwargs["shipyards_by_name"]
-    executions_by_run: ExecutionIndex = kwargs["executions_by_run"]
     providers_by_task: ProviderIndex = kwargs["providers_by_task"]
     key = (SEQUENCERUN_PLURAL, namespace, name)
     if queue.frees_queue(type, body):  # a slot or a place in line frees up
@@ -144,7 +134,7 @@ async def run_changed(
 
     def worker() -> Any:
         return runs.run_worker(
-            memo, namespace, name, shipyards_by_name, executions_by_run, providers_by_task
+            memo, namespace, name, shipyards_by_name, memo.executions, providers_by_task
         )
 
     memo.supervisor.observe(key, body, running(body.get("status")), worker)
@@ -164,11 +154,18 @@ async def execution_changed(
     namespace = namespace or ""  # namespaced kinds only: always set
     providers_by_task: ProviderIndex = kwargs["providers_by_task"]
     key = (TASKEXECUTION_PLURAL, namespace, name)
-    memo.wakeups.wake((SEQUENCERUN_PLURAL, namespace, str(spec.get("run"))))
+    run = str(spec.get("run"))
+    memo.wakeups.wake((SEQUENCERUN_PLURAL, namespace, run))
     if type == "DELETED":
+        memo.executions.forget(namespace, run, name)
         memo.supervisor.gone(key)
         return
+    memo.executions.note(namespace, run, execution_entry(name, body))
     executions.start_execution(memo, dict(body), providers_by_task)
+    if finished_with_jobs(body.get("status")):  # its Jobs may still run: abort, restart
+        await jobs.execution_finished(
+            memo.kube, body, kwargs["slipway_jobs"], kwargs["slipway_job_pods"]
+        )
 
 
 @kopf.on.event(GROUP, VERSION, TASKPROVIDER_PLURAL, id="provider_changed")
@@ -247,20 +244,3 @@ async def job_pod_event(
     slipway_jobs: JobIndex = kwargs["slipway_jobs"]
     slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
     await jobs.pod_changed(memo.job_watch, namespace, body, slipway_jobs, slipway_job_pods)
-
-
-@kopf.on.event(
-    GROUP,
-    VERSION,
-    TASKEXECUTION_PLURAL,
-    when=lambda status, **_: finished_with_jobs(status),
-    id="finished_execution_jobs",
-)
-async def finished_execution_jobs(
-    body: kopf.Body,
-    memo: Runtime,
-    **kwargs: Any,
-) -> None:
-    slipway_jobs: JobIndex = kwargs["slipway_jobs"]
-    slipway_job_pods: PodIndex = kwargs["slipway_job_pods"]
-    await jobs.execution_finished(memo.kube, body, slipway_jobs, slipway_job_pods)

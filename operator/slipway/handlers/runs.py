@@ -106,15 +106,13 @@ async def execution_status(
 ) -> TaskExecutionStatus | None:
     """The status of the run's TaskExecution `name` (None: it does not exist): from this
     process's last write of it when that is newer than the index, else from the index; a
-    finished one the index keeps no status of is read once from the API."""
+    finished one the index keeps no status of, or one not seen yet, is read from the API."""
     entry = next((e for e in index.get((run.namespace, run.name), []) if e.name == name), None)
     ref = Ref(TASKEXECUTION_PLURAL, run.namespace, name)
     written = kube.written(ref)
     if written is not None and (entry is None or version_of(written) >= entry.version):
         return TaskExecutionStatus.model_validate(written.get("status") or {})
-    if entry is None:
-        return None
-    if entry.status is not None:
+    if entry is not None and entry.status is not None:
         return TaskExecutionStatus.model_validate(entry.status)
     body = await kube.get(ref)
     return TaskExecutionStatus.model_validate(body.get("status") or {}) if body else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slipway import logs, metrics
+from slipway.handlers.indexes import ExecutionsByRun
 from slipway.handlers.retention import Retention
 from slipway.handlers.supervisor import Supervisor
 from slipway.handlers.wakeups import Wakeups
@@ -32,6 +33,7 @@ class Runtime:
     job_watch: JobWatch
     events: EventPoster
     retention: Retention
+    executions: ExecutionsByRun
 
     @classmethod
     def create(cls, settings: Settings, dispatch: DispatchContext, wakeups: Wakeups) -> Runtime:
@@ -48,4 +50,5 @@ class Runtime:
             job_watch=JobWatch(kube),
             events=EventPoster(kube),
             retention=Retention(kube, settings),
+            executions=ExecutionsByRun(),
         )

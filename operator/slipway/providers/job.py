@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from slipway.api.common import Reason, Result, parse_duration
 from slipway.api.taskexecution import TaskExecutionStatus
-from slipway.api.taskprovider import ProviderKind, TaskProviderSpec
+from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import LABEL_TASK, TASKEXECUTION_PLURAL
 from slipway.engine.decisions import Trigger
 from slipway.engine.executions import ResponseRejectedError
@@ -37,6 +37,7 @@ from slipway.engine.job_manifest import (
     job_annotations,
     job_labels,
     job_name,
+    jobs_to_clean_up,
 )
 from slipway.engine.objects import callback_secret_name
 from slipway.engine.patches import status_patch
@@ -191,12 +192,7 @@ async def delete_jobs(
     `status`, the status the engine just wrote: abort, timeout, or the failed attempt before a
     retry), with their Pods. A Job that already finished is kept (its Pods' logs stay readable
     until `ttlSecondsAfterFinished`); a missing one is fine. Idempotent."""
-    for record in status.providers:
-        if record.name not in providers or record.attempt == 0:
-            continue
-        if record.kind not in (ProviderKind.JOB, None) and record.job is None:
-            continue
-        name = record.job or job_name(execution.name, record.name, record.attempt)
+    for name in jobs_to_clean_up(execution.name, status, providers):
         await delete_running_job(ctx.kube, execution.namespace, name)
 
 
