@@ -43,6 +43,15 @@ COMPONENTS: tuple[Component, ...] = (
     Component("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok"),
 )
 
+#: The real node's binaries (`slipway dev cluster up --real-node`), built from the same
+#: k8s.io/kubernetes release as the control plane but pinned in a module of their own
+#: (`tools/cluster/kubelet/`), so adding them never changes the control plane's cache folder.
+NODE_COMPONENTS: tuple[Component, ...] = (
+    Component("kubelet", "kubelet", "k8s.io/kubernetes/cmd/kubelet"),
+    # The pods' sandbox process: no registry here to pull the usual pause image from.
+    Component("pause", "kubelet", "slipway.dev/tools/cluster/kubelet/pause"),
+)
+
 #: Not part of the control plane: the metrics server the evaluation provider's cluster tests
 #: query. Its module lives in `tools/prometheus/`; it is built on first use, not by `up`.
 PROMETHEUS = Component(
@@ -53,12 +62,16 @@ _PINNED = {
     "etcd": "go.etcd.io/etcd/server/v3",
     "kubernetes": "k8s.io/kubernetes",
     "kwok": "sigs.k8s.io/kwok",
+    "kubelet": "k8s.io/kubernetes",
     "prometheus": "github.com/prometheus/prometheus",
 }
 
 #: Go build tags per module. Prometheus without its cloud service discoveries (static and
 #: file-based scrape configs remain) compiles in a fraction of the time of a full build.
 _BUILD_TAGS = {"prometheus": "remove_all_sd"}
+
+#: Source files of a module's own commands, digested with its go.mod and go.sum.
+_OWN_SOURCES = {"kubelet": ("pause/main.go",)}
 
 
 class BinaryError(RuntimeError):
@@ -100,6 +113,8 @@ def build_dir(cache_dir: Path, module: str, tools: Path | None = None) -> Path:
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
         digest.update((module_dir / name).read_bytes())
+    for name in _OWN_SOURCES.get(module, ()):
+        digest.update((module_dir / name).read_bytes())
     digest.update(_BUILD_TAGS.get(module, "").encode())  # other tags, another binary
     version = module_version(module_dir, module)
     return cache_dir / "bin" / f"{module}-{version}-{digest.hexdigest()[:12]}"
@@ -121,21 +136,26 @@ def locate(
     return None
 
 
-def ensure_binaries(cache_dir: Path, kubebuilder_assets: Path | None = None) -> dict[str, Path]:
-    """Every component's binary, building the missing ones. Idempotent; safe to call
-    concurrently (builds hold a lock). Raises BinaryError when Go is missing or a build
-    fails, with the build's output in the message."""
+def ensure_binaries(
+    cache_dir: Path,
+    kubebuilder_assets: Path | None = None,
+    components: tuple[Component, ...] = COMPONENTS,
+) -> dict[str, Path]:
+    """Every component's binary (the control plane's unless `components` says otherwise),
+    building the missing ones. Idempotent; safe to call concurrently (builds hold a lock).
+    Raises BinaryError when Go is missing or a build fails, with the build's output in the
+    message."""
     found: dict[str, Path] = {}
     missing: dict[str, list[Component]] = {}
-    for component in COMPONENTS:
+    for component in components:
         path = locate(component, cache_dir, kubebuilder_assets)
         if path is None:
             missing.setdefault(component.module, []).append(component)
         else:
             found[component.name] = path
-    for module, components in missing.items():
-        target = _build_module(cache_dir, module, components)
-        for component in components:
+    for module, needed in missing.items():
+        target = _build_module(cache_dir, module, needed)
+        for component in needed:
             found[component.name] = target / component.name
     return found
 
@@ -174,7 +194,11 @@ def _build_module(
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise BinaryError(f"`{' '.join(cmd)}` in {tools / module} failed:\n{result.stderr}")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        if target.is_dir():  # other components of this module are there already: keep them
+            for built in staging.iterdir():
+                built.replace(target / built.name)
+            staging.rmdir()
+        else:
+            staging.rename(target)
         log.warning("built %s in %.0f s", module, time.monotonic() - started)
         return target
