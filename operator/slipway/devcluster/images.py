@@ -77,6 +77,10 @@ _PIP = (
     "/usr/share/python-wheels/pip-*.whl /usr/share/python-wheels/setuptools-*.whl "
     "/usr/share/python-wheels/wheel-*.whl"
 )
+#: pip and npm trust the system's CA bundle (the one ca-certificates keeps), as Debian's own
+#: pip does; while images build, that bundle is this machine's (Builder._trust_volumes).
+_TRUST_PIP = "printf '[global]\\ncert = /etc/ssl/certs/ca-certificates.crt\\n' > /etc/pip.conf"
+_TRUST_NPM = "echo cafile=/etc/ssl/certs/ca-certificates.crt > /etc/npmrc"
 _CLEANUP = (
     "rm -f /usr/lib/python3.*/EXTERNALLY-MANAGED",
     "rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/info/*"
@@ -95,10 +99,15 @@ BASES: dict[str, Base] = {
             "python3-wheel-whl",
             "ca-certificates",
         ),
-        setup=(_PIP,),
+        setup=(_PIP, _TRUST_PIP),
         env=("LANG=C.UTF-8",),
     ),
-    "node": Base("slipway-base-node", ("nodejs", "npm", "ca-certificates"), env=("LANG=C.UTF-8",)),
+    "node": Base(
+        "slipway-base-node",
+        ("nodejs", "npm", "ca-certificates"),
+        setup=(_TRUST_NPM,),
+        env=("LANG=C.UTF-8",),
+    ),
 }
 
 
@@ -351,21 +360,12 @@ class Builder:
 
     def _trust_volumes(self) -> list[str]:
         """While RUN steps run (never in the image): this machine's CA bundle in place of the
-        base's, and pip and npm told to use it, so package downloads work wherever this
-        machine's own do (behind a proxy that re-signs TLS, too)."""
+        base's (which pip and npm use), so package downloads work wherever this machine's
+        own do, behind a proxy that re-signs TLS too."""
         bundle = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
         if not bundle.is_file():
             return []
-        inside = "/etc/ssl/certs/ca-certificates.crt"
-        trust = self.home / "trust"
-        trust.mkdir(parents=True, exist_ok=True)
-        (trust / "pip.conf").write_text(f"[global]\ncert = {inside}\n")
-        (trust / "npmrc").write_text(f"cafile={inside}\n")
-        return [
-            f"--volume={bundle.resolve()}:{inside}:ro",
-            f"--volume={trust / 'pip.conf'}:/etc/pip.conf:ro",
-            f"--volume={trust / 'npmrc'}:/etc/npmrc:ro",
-        ]
+        return [f"--volume={bundle.resolve()}:/etc/ssl/certs/ca-certificates.crt:ro"]
 
     def ensure_pause(self, pause_binary: Path) -> None:
         digest = hashlib.sha256(pause_binary.read_bytes()).hexdigest()[:24]

@@ -201,6 +201,13 @@ class RealNode:
         self._import_pause(binaries["pause"])
         self.import_images()
         self._route_api_server()
+        # A Node left from an earlier start would look Ready at once, and its pods are gone
+        # with that start's containers: register afresh (the pod GC removes the orphans).
+        try:
+            request("DELETE", f"/api/v1/nodes/{NODE_NAME}")
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
         kubelet = self._start("kubelet", [str(binaries["kubelet"]), *self._kubelet_args()])
 
         def node_ready() -> bool:
@@ -312,12 +319,13 @@ disabled_plugins = [
         kubelet_config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
-            "address": "127.0.0.1",
+            "address": self.gateway,  # the node's address: only this machine reaches it
             "port": self.kubelet_port,
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
             "healthzPort": self.healthz_port,
-            # Bound to 127.0.0.1 only; the API server connects without a client certificate.
+            # On the node's own bridge only; the API server connects without a client
+            # certificate.
             "authentication": {
                 "anonymous": {"enabled": True},
                 "webhook": {"enabled": False},
@@ -361,17 +369,24 @@ disabled_plugins = [
             f"--root-dir={self.home / 'kubelet'}",
             f"--cert-dir={self.home / 'kubelet-pki'}",
             f"--hostname-override={NODE_NAME}",
-            "--node-ip=127.0.0.1",
+            f"--node-ip={self.gateway}",
             f"--node-labels={NODE_LABEL[0]}={NODE_LABEL[1]}",
             "--v=1",
         ]
 
     def _route_api_server(self) -> None:
         """Pods connect to the `kubernetes` Service (10.96.0.1:443); send that, arriving on the
-        node's bridge, to the API server on 127.0.0.1. The bridge is made here, before the
-        first pod, so the rule and the sysctl have an interface to name."""
+        node's bridge, to the API server on 127.0.0.1. The bridge (with the pods' gateway
+        address, which is also the node's address) is made here, before the first pod, so
+        the kubelet, the rule and the sysctl have an interface to name."""
         if not _link_exists(self.bridge):
             _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        prefix = self.subnet.split("/")[1]
+        addresses = subprocess.run(
+            ["ip", "-o", "addr", "show", "dev", self.bridge], capture_output=True, text=True
+        ).stdout
+        if f" {self.gateway}/" not in addresses:
+            _run(["ip", "addr", "add", f"{self.gateway}/{prefix}", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
         Path(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet").write_text("1\n")
         rule = self._dnat_rule()
