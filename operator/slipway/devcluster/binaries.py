@@ -48,6 +48,8 @@ COMPONENTS: tuple[Component, ...] = (
 #: (`tools/cluster/kubelet/`), so adding them never changes the control plane's cache folder.
 NODE_COMPONENTS: tuple[Component, ...] = (
     Component("kubelet", "kubelet", "k8s.io/kubernetes/cmd/kubelet"),
+    # Services' virtual IPs on the real node (iptables rules).
+    Component("kube-proxy", "kubelet", "k8s.io/kubernetes/cmd/kube-proxy"),
     # The pods' sandbox process: no registry here to pull the usual pause image from.
     Component("pause", "kubelet", "slipway.dev/tools/cluster/kubelet/pause"),
 )

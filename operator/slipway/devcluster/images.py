@@ -434,7 +434,7 @@ def build_all(
 def main(argv: list[str] | None = None) -> int:
     """`python -m slipway.devcluster.images [NAME...]`: build the images, print their sizes,
     and import them into the real node when it runs."""
-    from slipway.devcluster.binaries import NODE_COMPONENTS, ensure_binaries
+    from slipway.devcluster.binaries import NODE_COMPONENTS, locate
     from slipway.devcluster.cluster import ClusterConfig
     from slipway.devcluster.node import RealNode
     from slipway.settings import Settings
@@ -444,9 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     settings = Settings.from_env()
+    # The pause image needs the binary built with the kubelet: made here when it is there
+    # already, else when the node starts (so this never waits for a Go build).
+    pause = next(c for c in NODE_COMPONENTS if c.name == "pause")
     try:
-        binaries = ensure_binaries(settings.cache_dir, components=NODE_COMPONENTS)
-        archives = build_all(settings.cache_dir, args.names or None, binaries["pause"])
+        archives = build_all(
+            settings.cache_dir, args.names or None, locate(pause, settings.cache_dir)
+        )
     except (ImageError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

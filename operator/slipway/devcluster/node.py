@@ -1,26 +1,31 @@
-"""A real node for the local control plane: containerd, runc, a bridge CNI and a kubelet.
+"""A real node for the local control plane: containerd, runc, a bridge CNI, a kubelet and
+kube-proxy.
 
-`slipway dev cluster up --real-node` starts, next to kwok's fake node, two more processes:
+`slipway dev cluster up --real-node` starts, next to kwok's fake node, three more processes:
 containerd (Debian's package, with its own socket, root and state, so it never meets a
-system containerd) and the kubelet built from the control plane's pinned Kubernetes release
-(`tools/cluster/kubelet/`). Pods reach it only when they ask: the node carries the label
-`slipway.dev/node=real` and the taint `slipway.dev/real-node=true:NoSchedule`
+system containerd), and the kubelet and kube-proxy built from the control plane's pinned
+Kubernetes release (`tools/cluster/kubelet/`). Pods reach the node only when they ask: it
+carries the label `slipway.dev/node=real` and the taint `slipway.dev/real-node=true:NoSchedule`
 (`REAL_NODE_SELECTOR`, `REAL_NODE_TOLERATION`), so every pod without them still lands on
 kwok's node and the fast tests stay as they were.
 
 Smallest working configuration on these machines (cgroup v1, no systemd as PID 1):
 cgroupfs driver under a cgroup root of its own (`/slipway-<port>`), swap allowed, the
 overlayfs snapshotter, host-local IPs on a bridge of its own (`slw<port>`, 10.201.x.0/24, no
-masquerade: pods talk to this machine only). Pods reach the API server as in any cluster, at
-the `kubernetes` Service's address (10.96.0.1:443, already in the serving certificate): one
-DNAT rule on the bridge sends it to the API server on 127.0.0.1 (`route_localnet`). Images
-come from `slipway.devcluster.images` (imported at start, never pulled); the sandbox image is
-the `pause` built with the kubelet.
+masquerade to the outside: pods talk to this machine only). The bridge's address is the
+node's address (the kubelet listens there, for logs and exec). Pods reach the API server as
+in any cluster, at the `kubernetes` Service's address (10.96.0.1:443, in the serving
+certificate): one DNAT rule on the bridge sends it to the API server on 127.0.0.1
+(`route_localnet`). Other Services work through kube-proxy (iptables mode). There is no
+cluster DNS: pods use Service addresses, not names. Images come from
+`slipway.devcluster.images` (imported at start, never pulled); the sandbox image is the `pause`
+built with the kubelet.
 
 Everything lives under `<cache>/cluster/node/`: containerd's content and snapshots (kept, so
 images are imported once), its state, the kubelet's folder, pod logs, CNI allocations. `down`
-stops the kubelet, kills what runs in the node's cgroups, stops containerd and its shims,
-unmounts everything mounted under that folder, removes the cgroups, the bridge and the rule.
+stops kube-proxy and the kubelet, kills what runs in the node's cgroups, stops containerd and
+its shims, unmounts everything mounted under that folder, removes the cgroups, kube-proxy's
+rules, the bridge and the DNAT rule.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +64,7 @@ REAL_NODE_TOLERATION = {
 API_SERVICE_IP = "10.96.0.1"
 NAMESPACE = "k8s.io"  # containerd's namespace for the CRI
 CNI_BIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
-PROCESSES = ("containerd", "kubelet")
+PROCESSES = ("containerd", "kubelet", "kube-proxy")
 
 
 class NodeError(RuntimeError):
@@ -86,6 +92,14 @@ class RealNode:
     @property
     def healthz_port(self) -> int:
         return self.port - 61
+
+    @property
+    def proxy_healthz_port(self) -> int:
+        return self.port - 60
+
+    @property
+    def proxy_metrics_port(self) -> int:
+        return self.port - 59
 
     @property
     def bridge(self) -> str:
@@ -219,7 +233,33 @@ class RealNode:
             return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
         self._wait("the kubelet's node", node_ready, kubelet, timeout=timeout)
+        proxy = self._start("kube-proxy", [str(binaries["kube-proxy"]), *self._proxy_args()])
+        self._wait("kube-proxy", self._proxy_healthy, proxy, timeout=timeout)
         return True
+
+    def _proxy_args(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.config.kubeconfig}",
+            f"--hostname-override={NODE_NAME}",
+            "--proxy-mode=iptables",
+            f"--cluster-cidr={self.subnet}",
+            # Pod to Service to a pod on the same bridge: the reply must come back through
+            # this machine to be translated back, so every Service connection is masqueraded.
+            "--masquerade-all",
+            f"--bind-address={self.gateway}",
+            f"--healthz-bind-address=127.0.0.1:{self.proxy_healthz_port}",
+            f"--metrics-bind-address=127.0.0.1:{self.proxy_metrics_port}",
+            "--conntrack-max-per-core=0",  # leave this machine's conntrack table alone
+            "--v=1",
+        ]
+
+    def _proxy_healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.proxy_healthz_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
 
     def _containerd_answers(self) -> bool:
         if not self.socket.exists():
@@ -450,10 +490,11 @@ disabled_plugins = [
         """Stop the node and leave nothing behind but containerd's image store. Returns the
         names of the processes that were running."""
         stopped = []
-        kubelet = self.pid("kubelet")
-        if kubelet:
-            _terminate(kubelet, timeout)
-            stopped.append("kubelet")
+        for name in ("kube-proxy", "kubelet"):
+            pid = self.pid(name)
+            if pid:
+                _terminate(pid, timeout)
+                stopped.append(name)
         self._kill_cgroup_processes()
         containerd = self.pid("containerd")
         if containerd:
@@ -470,11 +511,30 @@ disabled_plugins = [
                 ["iptables", "-t", "nat", "-D", *rule], capture_output=True
             ).returncode:
                 pass
+        if stopped and "kube-proxy" in stopped:
+            self._clean_proxy_rules()
         if _link_exists(self.bridge):
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         for folder in ("state", "kubelet", "pod-logs"):
             shutil.rmtree(self.home / folder, ignore_errors=True)
         return stopped
+
+    def _clean_proxy_rules(self) -> None:
+        """kube-proxy's iptables chains (`kube-proxy --cleanup`); they name only Services of
+        this control plane."""
+        binary = next((c for c in NODE_COMPONENTS if c.name == "kube-proxy"), None)
+        if binary is None:
+            return
+        from slipway.devcluster.binaries import locate
+
+        found = locate(binary, self.config.cache_dir)
+        if found is not None:
+            subprocess.run(
+                [str(found), "--cleanup", "--proxy-mode=iptables"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
 
     def _cgroup_pids(self) -> set[int]:
         pids: set[int] = set()
