@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install lint format test test-unit test-cluster binaries demo demo-capabilities bench cluster cluster-down \
-        cluster-status kind clean crds node-tools node-packages images cluster-real test-real
+        cluster-status kind clean crds node-tools node-packages node-binaries images cluster-real test-real
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,10 +73,13 @@ node-packages:
 images: install node-packages  ## the base image (mmdebstrap) and every Dockerfile's image (buildah), cached
 	$(BIN)/python -m slipway.devcluster.images
 
-cluster-real: binaries images  ## the local control plane with a real node (containerd, kubelet)
+node-binaries: install node-packages  ## the control plane's binaries and the real node's (kubelet, kube-proxy, pause)
+	$(BIN)/slipway dev cluster build --real-node
+
+cluster-real: node-binaries images  ## the local control plane with a real node (containerd, kubelet)
 	$(BIN)/slipway dev cluster up --real-node
 
-test-real: binaries images node-tools  ## real containers on the real node (tests/real/)
+test-real: node-binaries images node-tools  ## real containers on the real node (tests/real/)
 	$(BIN)/pytest -m real
 
 cluster-down: install  ## stop it (and the real node); no process is left behind, nothing mounted
