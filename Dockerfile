@@ -26,6 +26,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels slipway \
     && pip uninstall --yes pip setuptools wheel
+# A name for the UID: kopf names the operator's identity after the user (getpass.getuser), which
+# fails for a UID that /etc/passwd does not know.
+RUN echo "slipway:x:65532:65532:Slipway operator:/nonexistent:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "slipway:x:65532:" >> /etc/group
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["slipway", "run"]
