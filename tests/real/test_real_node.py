@@ -4,7 +4,9 @@ process, no mount, no cgroup, no bridge, no iptables rule."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,11 @@ def _rules(comment: str) -> list[str]:
 
 
 @pytest.mark.usefixtures("real_node")  # the images and binaries are there
-def test_up_runs_a_pod_and_down_leaves_nothing(tmp_path: Path) -> None:
+def test_up_runs_a_pod_and_down_leaves_nothing() -> None:
     """A second control plane with a real node runs a pod (its sandbox and container both the
     pause image); `down` stops every process and undoes every mount, cgroup, link and rule."""
+    # A short path: the kubelet's sockets live under it (a socket path has 107 bytes at most).
+    tmp_path = Path(tempfile.mkdtemp(prefix="slw-", dir="/tmp"))
     settings = Settings.from_env()
     (tmp_path / "bin").symlink_to(settings.cache_dir / "bin")  # reuse the built binaries
     port = settings.cluster_port + 1100
@@ -71,6 +75,7 @@ def test_up_runs_a_pod_and_down_leaves_nothing(tmp_path: Path) -> None:
     for hierarchy in _cgroup_hierarchies():
         assert not (hierarchy / node.cgroup_root.lstrip("/")).exists()
     assert not (node.home / "state").exists()
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _zombie(pid: int) -> bool:

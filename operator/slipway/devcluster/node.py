@@ -65,6 +65,9 @@ API_SERVICE_IP = "10.96.0.1"
 NAMESPACE = "k8s.io"  # containerd's namespace for the CRI
 CNI_BIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 PROCESSES = ("containerd", "kubelet", "kube-proxy")
+#: The processes this Python process started, kept until `down` reaps them (no zombie, and no
+#: Popen collected while its process runs).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class NodeError(RuntimeError):
@@ -169,6 +172,7 @@ class RealNode:
                 start_new_session=True,
             )
         (self._run / f"{name}.pid").write_text(f"{process.pid}\n")
+        _CHILDREN[process.pid] = process
         return process
 
     def _log_tail(self, name: str, lines: int = 25) -> str:
@@ -649,8 +653,16 @@ def _link_exists(name: str) -> bool:
 
 
 def _terminate(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
+    child = _CHILDREN.pop(pid, None)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+    if child is not None:
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=timeout)
+        return
     deadline = time.monotonic() + timeout
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
