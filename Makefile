@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install lint format test test-unit test-cluster binaries demo demo-capabilities demo-web bench cluster cluster-down \
-        cluster-status kind clean crds node-tools browser argocd argocd-down argocd-build redis-server
+        cluster-status kind clean crds node-tools browser argocd argocd-down argocd-build redis-server \
+        node-packages node-binaries images cluster-real test-real
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,11 +49,11 @@ crds: install  ## regenerate crds/*.yaml and docs/reference.md from operator/sli
 binaries: install  ## find or build (once, cached) the local control plane's binaries
 	$(BIN)/slipway dev cluster build
 
-test: lint binaries node-tools browser argocd-build  ## everything CI runs: lint, unit tests, tests on the local control plane
-	$(BIN)/pytest
+test: lint binaries node-tools browser argocd-build  ## lint, unit tests, tests on the local control plane (CI also runs test-real)
+	$(BIN)/pytest -m "not real"
 
 test-unit: install node-tools  ## only the tests that need no cluster
-	$(BIN)/pytest -m "not cluster"
+	$(BIN)/pytest -m "not cluster and not real"
 
 test-cluster: binaries node-tools browser argocd-build
 	$(BIN)/pytest -m cluster
@@ -72,7 +73,30 @@ bench: binaries  ## figures (not assertions): hops, writes and CPU per task, mem
 cluster: binaries  ## start (or reuse) the local control plane
 	$(BIN)/slipway dev cluster up
 
-cluster-down: install  ## stop it; no process is left behind
+# The real node and the image builds use Debian's packages; installed when one is missing.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables buildah mmdebstrap
+node-packages:
+	@missing=""; for p in $(NODE_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+images: install node-packages  ## the base image (mmdebstrap) and every Dockerfile's image (buildah), cached
+	$(BIN)/python -m slipway.devcluster.images
+
+node-binaries: install node-packages  ## the control plane's binaries and the real node's (kubelet, kube-proxy, pause)
+	$(BIN)/slipway dev cluster build --real-node
+
+cluster-real: node-binaries images  ## the local control plane with a real node (containerd, kubelet)
+	$(BIN)/slipway dev cluster up --real-node
+
+test-real: node-binaries images node-tools  ## real containers on the real node (tests/real/)
+	$(BIN)/pytest -m real
+
+cluster-down: install  ## stop it (and the real node); no process is left behind, nothing mounted
 	$(BIN)/slipway dev cluster down
 
 cluster-status: install
@@ -99,8 +123,8 @@ kind:  ## for people with Docker: a kind cluster instead of the local control pl
 	kind create cluster --name slipway
 	kubectl apply -f crds/
 
-# The operator's image, for a real cluster (docs/install.md). Needs Docker (or any builder that
-# reads a Dockerfile); this project's own machines have none, so nothing else depends on it.
+# The operator's image, for a real cluster (docs/install.md), with Docker. On this project's
+# machines (no Docker), `make images` builds it (and the tools' images) with buildah.
 IMAGE ?= slipway:dev
 .PHONY: image
 image:  ## build the operator's image: make image IMAGE=registry.example/slipway:0.1.0

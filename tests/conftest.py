@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/cluster/" in item.nodeid or item.nodeid.startswith("cluster/"):
             item.add_marker(pytest.mark.cluster)
+        if "tests/real/" in item.nodeid or item.nodeid.startswith("real/"):
+            item.add_marker(pytest.mark.real)
 
 
 @pytest.fixture(scope="session")

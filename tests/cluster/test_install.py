@@ -93,6 +93,20 @@ def install(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "namespace": found.namespace,
         "nameSuffix": f"-{found.suffix}",
         "patches": [
+            # kwok's node, even when the real node runs (`make cluster-real`): a real operator
+            # watching every namespace would act on the other tests' runs.
+            {
+                "target": {"kind": "Deployment"},
+                "patch": yaml.safe_dump(
+                    [
+                        {
+                            "op": "add",
+                            "path": "/spec/template/spec/nodeSelector",
+                            "value": {"type": "kwok"},
+                        }
+                    ]
+                ),
+            },
             {
                 "target": {"kind": "CustomResourceDefinition"},
                 "patch": yaml.safe_dump(
@@ -103,7 +117,7 @@ def install(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                         "metadata": {"name": "any"},
                     }
                 ),
-            }
+            },
         ],
     }
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))

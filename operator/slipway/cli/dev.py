@@ -17,14 +17,27 @@ def dev() -> None:
 
 @dev.command()
 @click.argument("action", type=click.Choice(["up", "down", "status", "env", "build"]))
+@click.option(
+    "--real-node",
+    is_flag=True,
+    help="up: also start a real node (containerd, kubelet, kube-proxy) for pods that ask for "
+    "it; build: also build its binaries",
+)
 @output_option
 @click.pass_context
-def cluster(ctx: click.Context, action: str, output: str) -> int:
+def cluster(ctx: click.Context, action: str, real_node: bool, output: str) -> int:
     """The local control plane. up: start or reuse; down: stop all; status; env: print
     `export KUBECONFIG=…`; build: only find or build the binaries (and the Prometheus the
     tests use)."""
-    from slipway.devcluster.binaries import BinaryError, ensure_binaries, ensure_prometheus
+    from slipway.devcluster.binaries import (
+        NODE_COMPONENTS,
+        BinaryError,
+        ensure_binaries,
+        ensure_prometheus,
+    )
     from slipway.devcluster.cluster import ClusterConfig, ClusterError, LocalCluster
+    from slipway.devcluster.node import PROCESSES as NODE_PROCESSES
+    from slipway.devcluster.node import NodeError
 
     settings = ctx.obj.settings()
     config = ClusterConfig(
@@ -46,11 +59,14 @@ def cluster(ctx: click.Context, action: str, output: str) -> int:
             }
             # Not part of the control plane: the real Prometheus the tests query.
             found["prometheus"] = str(ensure_prometheus(config.cache_dir))
+            if real_node:  # the kubelet, kube-proxy and pause of the real node too
+                for name, path in ensure_binaries(config.cache_dir, None, NODE_COMPONENTS).items():
+                    found[name] = str(path)
             document["binaries"] = found
             lines = [f"{name:<24} {path}" for name, path in found.items()]
         elif action == "up":
             started = time.monotonic()
-            fresh = local.up()
+            fresh = local.up(real_node=real_node)
             verb = "started" if fresh else "already running; reused"
             document["started"] = fresh
             lines = [
@@ -72,12 +88,16 @@ def cluster(ctx: click.Context, action: str, output: str) -> int:
                 f"{name:<24} {'running, pid ' + str(pid) if pid else 'stopped'}"
                 for name, pid in status.pids.items()
             ]
+            for name in NODE_PROCESSES:
+                pid = local.node.pid(name)
+                if pid:
+                    lines.append(f"{name + ' (real node)':<24} running, pid {pid}")
             lines.append(
                 f"{'api':<24} {'ready at ' + config.server if status.api_ready else 'not ready'}"
             )
             lines.append(f"{'kubeconfig':<24} {config.kubeconfig}")
             code = OK if status.running else FAILED
-    except (BinaryError, ClusterError) as error:
+    except (BinaryError, ClusterError, NodeError) as error:
         raise CliError(str(error), FAILED) from None
     click.echo("\n".join(lines) if output == "table" else render.dump(document, output))
     return code

@@ -43,6 +43,17 @@ COMPONENTS: tuple[Component, ...] = (
     Component("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok"),
 )
 
+#: The real node's binaries (`slipway dev cluster up --real-node`), built from the same
+#: k8s.io/kubernetes release as the control plane but pinned in a module of their own
+#: (`tools/cluster/kubelet/`), so adding them never changes the control plane's cache folder.
+NODE_COMPONENTS: tuple[Component, ...] = (
+    Component("kubelet", "kubelet", "k8s.io/kubernetes/cmd/kubelet"),
+    # Services' virtual IPs on the real node (iptables rules).
+    Component("kube-proxy", "kubelet", "k8s.io/kubernetes/cmd/kube-proxy"),
+    # The pods' sandbox process: no registry here to pull the usual pause image from.
+    Component("pause", "kubelet", "slipway.dev/tools/cluster/kubelet/pause"),
+)
+
 #: Not part of the control plane: the metrics server the evaluation provider's cluster tests
 #: query. Its module lives in `tools/prometheus/`; it is built on first use, not by `up`.
 PROMETHEUS = Component(
@@ -58,6 +69,7 @@ _PINNED = {
     "etcd": "go.etcd.io/etcd/server/v3",
     "kubernetes": "k8s.io/kubernetes",
     "kwok": "sigs.k8s.io/kwok",
+    "kubelet": "k8s.io/kubernetes",
     "prometheus": "github.com/prometheus/prometheus",
     "argocd": "github.com/argoproj/argo-cd/v3",
 }
@@ -70,8 +82,8 @@ _BUILD_TAGS = {"prometheus": "remove_all_sd"}
 #: else the toolchain its `toolchain` line names, from the Go module proxy (cached after that).
 _TOOLCHAIN = {"argocd": "auto"}
 
-#: A module's own Go files that its binary depends on (the digest covers them too).
-_OWN_SOURCES = {"argocd": ("main.go",)}
+#: A module's own Go files that its binaries depend on (the digest covers them too).
+_OWN_SOURCES = {"argocd": ("main.go",), "kubelet": ("pause/main.go",)}
 
 #: Files of the pinned module kept beside its binary in the cache (same version, no second
 #: download later): Argo CD's Application and AppProject CRDs, which `slipway dev argocd up`
@@ -157,21 +169,26 @@ def locate(
     return None
 
 
-def ensure_binaries(cache_dir: Path, kubebuilder_assets: Path | None = None) -> dict[str, Path]:
-    """Every component's binary, building the missing ones. Idempotent; safe to call
-    concurrently (builds hold a lock). Raises BinaryError when Go is missing or a build
-    fails, with the build's output in the message."""
+def ensure_binaries(
+    cache_dir: Path,
+    kubebuilder_assets: Path | None = None,
+    components: tuple[Component, ...] = COMPONENTS,
+) -> dict[str, Path]:
+    """Every component's binary (the control plane's unless `components` says otherwise),
+    building the missing ones. Idempotent; safe to call concurrently (builds hold a lock).
+    Raises BinaryError when Go is missing or a build fails, with the build's output in the
+    message."""
     found: dict[str, Path] = {}
     missing: dict[str, list[Component]] = {}
-    for component in COMPONENTS:
+    for component in components:
         path = locate(component, cache_dir, kubebuilder_assets)
         if path is None:
             missing.setdefault(component.module, []).append(component)
         else:
             found[component.name] = path
-    for module, components in missing.items():
-        target = _build_module(cache_dir, module, components)
-        for component in components:
+    for module, needed in missing.items():
+        target = _build_module(cache_dir, module, needed)
+        for component in needed:
             found[component.name] = target / component.name
     return found
 
@@ -215,8 +232,12 @@ def _build_module(
             raise BinaryError(f"`{' '.join(cmd)}` in {tools / module} failed:\n{result.stderr}")
         if module in _MODULE_FILES:
             _copy_module_files(go, module, tools / module, env, staging)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        if target.is_dir():  # other components of this module are there already: keep them
+            for built in staging.iterdir():
+                built.replace(target / built.name)
+            staging.rmdir()
+        else:
+            staging.rename(target)
         log.warning("built %s in %.0f s", module, time.monotonic() - started)
         return target
 

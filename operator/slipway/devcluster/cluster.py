@@ -6,6 +6,9 @@ kube-controller-manager (Jobs make Pods, owners garbage-collect dependents, name
 their ServiceAccount), kube-scheduler, and kwok, which plays the kubelet of one fake node
 (`kwok-node-0`) using the Stages in `stages.yaml`.
 
+`up(real_node=True)` (`slipway dev cluster up --real-node`) also starts a real node next to
+it: containerd and a kubelet, which run the pods that ask for it (`slipway.devcluster.node`).
+
 Everything lives under `<cache>/cluster/` (never the repo): keys, the admin kubeconfig
 (`<cache>/cluster/kubeconfig`), logs, pid files and etcd's data. `up` reuses a control plane
 that is already running and healthy; `down` stops every process it recorded and removes
@@ -33,6 +36,7 @@ from typing import Any
 import yaml
 
 from slipway.devcluster.binaries import ensure_binaries
+from slipway.devcluster.node import RealNode
 from slipway.devcluster.pki import Pki, ensure_pki
 
 NODE_NAME = "kwok-node-0"
@@ -151,12 +155,21 @@ class LocalCluster:
             return False
 
     # ----------------------------------------------------------------- start
-    def up(self, timeout: float = 180) -> bool:
-        """Start the control plane, or reuse the one already running. Returns True when it
-        was started now, False when reused. Raises ClusterError (with the failing process's
-        log tail) when it does not become ready within `timeout` seconds."""
+    @property
+    def node(self) -> RealNode:
+        """The real node (running or not) of this control plane."""
+        return RealNode(self.config)
+
+    def up(self, timeout: float = 180, real_node: bool = False) -> bool:
+        """Start the control plane, or reuse the one already running; with `real_node`, start
+        the real node too unless it runs. Returns True when the control plane was started
+        now, False when reused. Raises ClusterError (with the failing process's log tail)
+        when it does not become ready within `timeout` seconds, NodeError when the node
+        does not."""
         current = self.status()
         if current.running:
+            if real_node:
+                self.node.up(self._request, timeout=timeout)
             return False
         if current.any_process:
             self.down()  # half a control plane is worse than none: start again cleanly
@@ -181,6 +194,8 @@ class LocalCluster:
         self._ensure_node()
         self._wait(deadline, "kwok", self._node_ready)
         self._wait(deadline, "kube-controller-manager", self._default_service_account)
+        if real_node:
+            self.node.up(self._request, timeout=timeout)
         return True
 
     def _args(self, name: str, pki: Pki) -> list[str]:
@@ -220,6 +235,8 @@ class LocalCluster:
                 # Nothing here would lift the not-ready taint this plugin puts on a new node
                 # (node lifecycle is off, see the controller-manager): kwok's node is ready.
                 "--disable-admission-plugins=TaintNodesByCondition",
+                # Logs and exec reach the real node's kubelet at its address (127.0.0.1).
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 # Every write, with who made it (metadata only): how benchmarks count the
                 # operator's API writes. Rotated at 50 MB.
                 f"--audit-policy-file={self._audit_policy()}",
@@ -252,7 +269,8 @@ class LocalCluster:
             return [
                 f"--kubeconfig={kubeconfig}",
                 f"--config={STAGES_FILE}",
-                "--manage-all-nodes=true",
+                # Its own node only: the real node (if any) has a kubelet.
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--cidr=10.244.0.1/16",
                 "--node-ip=10.240.0.1",
             ]
@@ -390,8 +408,10 @@ class LocalCluster:
 
     # ----------------------------------------------------------------- stop
     def down(self, timeout: float = 20) -> list[str]:
-        """Stop every recorded process (SIGTERM, then SIGKILL after `timeout` seconds) and
-        remove etcd's data. Returns the names of the processes that were running."""
+        """Stop the real node (if any: its containers too, and what it mounted), every
+        recorded process (SIGTERM, then SIGKILL after `timeout` seconds) and remove etcd's
+        data. Returns the names of the processes that were running."""
+        node_stopped = self.node.down() if self.node.home.is_dir() else []
         recorded = {name: self._recorded_pid(name) for name in reversed(PROCESS_NAMES)}
         alive = {name: pid for name, pid in recorded.items() if pid and self._pid(name)}
         for pid in alive.values():
@@ -413,4 +433,4 @@ class LocalCluster:
                 child.wait(timeout=timeout)  # reap: no zombie left behind
             (self._run / f"{name}.pid").unlink(missing_ok=True)
         shutil.rmtree(self.config.state_dir / "etcd", ignore_errors=True)
-        return list(alive)
+        return node_stopped + list(alive)

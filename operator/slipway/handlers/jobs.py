@@ -70,7 +70,8 @@ async def pod_changed(
     job = owner_job(body)
     if job is None:
         return
-    for known in jobs.get((namespace, job), []):
+    # A copy: kopf's index changes while this awaits (seen with a real kubelet's pace).
+    for known in list(jobs.get((namespace, job), [])):
         await watch.observe(known, list(pods.get((namespace, job), [])))
 
 
