@@ -33,3 +33,7 @@ ANNOTATION_INVALIDATED: Final = f"{GROUP}/invalidated"
 #: 32 hex digits of the username's sha256, to select one person's runs with a label selector.
 ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
 LABEL_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+#: Argo CD's tracking annotation: a run that carries it is kept in git, so git decides how long
+#: it lives (deleted here, Argo CD would create it again and it would run again): history
+#: retention leaves it alone (docs/argocd.md).
+ANNOTATION_ARGOCD_TRACKING: Final = "argocd.argoproj.io/tracking-id"

@@ -42,6 +42,20 @@ def test_oldest_beyond_the_counts_go_first() -> None:
     assert decided.deletions[0].why == "beyond failedRuns 1"
 
 
+def test_runs_kept_in_git_are_never_deleted_and_count_toward_no_limit() -> None:
+    """Argo CD would recreate a deleted run that is still in git (and run it again): such runs
+    are left to git, and the limits apply to the other runs alone."""
+    runs = [
+        FinishedRun("git1", "s", "dev", "q", Result.PASS, T0, in_git=True),
+        FinishedRun("git2", "s", "dev", "q", Result.FAIL, T0, in_git=True),
+        run("p1", 1),
+        run("p2", 2),
+        run("p3", 3),
+    ]
+    decided = plan(runs, {}, DEFAULTS, set(), T0 + timedelta(days=400))
+    assert [d.name for d in decided.deletions] == ["p1"]
+
+
 def test_sequences_and_shipyards_count_separately_and_use_their_policy() -> None:
     """Each stage/sequence has its own count; a Shipyard's history wins over the defaults."""
     runs = [

@@ -13,6 +13,9 @@ entries (`slipway.engine.scoring.select_history`), and every entry up to the old
 one is kept — invalidated ones included, since an invalidated mark there decides which older
 evaluation is compared with. So a later evaluation compares with exactly what it did before
 the clean-up and gives the same verdict.
+
+Nor a run kept in git by Argo CD (its tracking annotation): deleted, Argo CD would create it
+again and it would run again; removing its file from git deletes it (docs/argocd.md).
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ class FinishedRun:
     sequence: str
     result: Result | None
     finished_at: datetime
+    #: Kept in git by Argo CD (its tracking annotation): git decides when it goes, never the
+    #: clean-up, and it counts toward no limit.
+    in_git: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,8 @@ def plan(
     Shipyard name (a run whose Shipyard is gone gets `defaults`)."""
     groups: dict[RunScope, list[FinishedRun]] = {}
     for run in runs:
+        if run.in_git:
+            continue
         groups.setdefault((run.shipyard, run.stage, run.sequence), []).append(run)
     doomed: list[tuple[FinishedRun, str]] = []
     kept: list[str] = []

@@ -7,8 +7,8 @@ A sweep runs every `SLIPWAY_HISTORY_INTERVAL` seconds, soon after a run finishes
 next run passes its TTL. A sweep that fails is logged and retried at the next one: nothing is
 remembered between sweeps, so a restart loses nothing.
 
-Uploaded files (issue 13) are owned by their run too; anything kept outside the cluster must
-be removed in `on_deleted` (the hook is called after each deletion).
+Files uploaded on the web page are not the clean-up's: the gateway's upload sweep removes a
+file once no run refers to it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from slipway.api.shipyard import ShipyardSpec
 from slipway.api.slo import Comparison
 from slipway.api.taskprovider import TaskProviderSpec
 from slipway.constants import (
+    ANNOTATION_ARGOCD_TRACKING,
     LABEL_SEQUENCE,
     LABEL_SHIPYARD,
     LABEL_STAGE,
@@ -58,8 +59,6 @@ MAX_PER_SWEEP = 200
 #: A finished run asks for a sweep, but sweeps come at most this often.
 MIN_GAP_SECONDS = 2.0
 
-OnDeleted = Callable[[str, str], Awaitable[None]]
-
 
 def defaults_of(settings: Settings) -> Policy:
     """The operator-wide history defaults."""
@@ -78,14 +77,12 @@ class Retention:
         self,
         kube: Kube,
         settings: Settings,
-        on_deleted: OnDeleted | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = settings.namespace
         self.defaults = defaults_of(settings)
         self.interval = settings.history_interval
         self.pause = 1.0 / settings.history_deletes_per_second
-        self.on_deleted = on_deleted
         self._poked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -143,8 +140,6 @@ class Retention:
                         deletion.name,
                         deletion.why,
                     )
-                    if self.on_deleted is not None:
-                        await self.on_deleted(namespace, deletion.name)
                 await asyncio.sleep(self.pause)
             if budget <= 0:
                 return datetime.now(UTC)
@@ -238,4 +233,5 @@ def _finished_run(body: Body) -> FinishedRun | None:
         sequence=str(spec.get("sequence", "")),
         result=Result(result) if result in {r.value for r in Result} else None,
         finished_at=finished_at,
+        in_git=ANNOTATION_ARGOCD_TRACKING in (meta.get("annotations") or {}),
     )
