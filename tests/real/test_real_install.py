@@ -53,7 +53,15 @@ def install(
             "op": "add",
             "path": "/spec/template/spec/containers/0/env/-",
             "value": {"name": "SLIPWAY_NAMESPACE", "value": namespace},
-        }
+        },
+        # One replica: these tests follow one operator Pod through a kill. The uploads claim
+        # needs a StorageClass the local plane does not have; uploads are not tested here.
+        {"op": "replace", "path": "/spec/replicas", "value": 1},
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/volumes/1",
+            "value": {"name": "uploads", "emptyDir": {"sizeLimit": "64Mi"}},
+        },
     ]
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -63,6 +71,7 @@ def install(
         "nameSuffix": f"-{suffix}",
         "patches": [
             _delete("CustomResourceDefinition", "apiextensions.k8s.io/v1"),
+            _delete("PersistentVolumeClaim", "v1"),
             {"target": {"kind": "Deployment"}, "patch": yaml.safe_dump(env_patch)},
         ],
     }
