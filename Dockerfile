@@ -23,6 +23,9 @@ LABEL org.opencontainers.image.title="slipway" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# A layer cache that does not look into a RUN's bind mounts (buildah's) would keep an older
+# operator here: `slipway.devcluster.images` passes the sources' digest, so a change is a new layer.
+ARG SOURCE_DIGEST=none
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels slipway \
     && pip uninstall --yes pip setuptools wheel

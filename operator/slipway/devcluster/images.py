@@ -351,6 +351,7 @@ class Builder:
             *self._trust_volumes(),
             f"--build-arg=BASE={BASES[image.base].ref}",
             f"--label={DIGEST_LABEL}={digest}",
+            f"--build-arg=SOURCE_DIGEST={digest}",  # see the root Dockerfile
             f"--file={ROOT / image.dockerfile}",
             f"--tag={image.ref}",
             str(ROOT / image.context),
