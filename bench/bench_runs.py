@@ -344,7 +344,9 @@ def run_status(run: str, uid: str, done: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- API client
 async def api() -> tuple[client.ApiClient, client.CustomObjectsApi]:
-    api_client = await config.new_client_from_config()
+    # The plane's kubeconfig, set by `fresh_namespace` after the client library was imported
+    # (its default path is read at import time).
+    api_client = await config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
     return api_client, client.CustomObjectsApi(api_client)
 
 
