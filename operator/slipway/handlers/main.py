@@ -27,6 +27,7 @@ from slipway.constants import (
     VERSION,
 )
 from slipway.handlers import executions, jobs, queue, runs, shipyards
+from slipway.handlers.diffbase import EventOnlyDiffBaseStorage
 from slipway.handlers.indexes import (
     JobIndex,
     PodIndex,
@@ -54,7 +55,9 @@ async def configure(settings: kopf.OperatorSettings, memo: Runtime, **_: Any) ->
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=ANNOTATION_PREFIX
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    # …and no copy of each run, execution, Job or Pod at each watch event for change
+    # detection that no handler of theirs uses (`handlers/diffbase.py`).
+    settings.persistence.diffbase_storage = EventOnlyDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
     # Ask the API server to end each watch after 5 minutes and give the client a little
