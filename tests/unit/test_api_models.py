@@ -256,3 +256,23 @@ def test_result_names_are_the_result_enum() -> None:
     from slipway.api.common import Result, ResultName
 
     assert get_args(ResultName) == tuple(r.value for r in Result)
+
+
+def test_a_copied_status_is_equal_and_independent() -> None:
+    """`copied()` (dump and validate again) gives what a deep copy gives: an equal status
+    whose nested records and data change without touching the original."""
+    status = SequenceRunStatus.model_validate(
+        {
+            "phase": "Started",
+            "startedAt": "2026-11-30T10:00:00Z",
+            "tasks": [{"index": 0, "name": "a", "phase": "Started"}],
+            "data": {"nested": {"list": [1, 2]}},
+        }
+    )
+    copy = status.copied()
+    assert copy == status
+    assert copy.to_wire() == status.to_wire()
+    copy.tasks[0].name = "b"
+    copy.data["nested"]["list"].append(3)
+    assert status.tasks[0].name == "a"
+    assert status.data["nested"]["list"] == [1, 2]

@@ -60,7 +60,7 @@ def start_approval(
     one of `automatic`, otherwise start waiting for `required` people (the `.started` that
     keeps `startTimeout` from ending it). `{}` when that provider entry is no longer pending
     (a repeated trigger after a restart changes nothing)."""
-    new = status.model_copy(deep=True)
+    new = status.copied()
     record = _pending(new, provider, triggered_id)
     if record is None:
         return {}
@@ -112,7 +112,7 @@ def decide(
         raise ApprovalRefusedError(
             409, f"the task already finished ({status.result or 'no result'}): nothing to decide"
         )
-    new = status.model_copy(deep=True)
+    new = status.copied()
     waiting = [
         r for r in new.providers if r.kind == ProviderKind.APPROVAL and r.phase == Phase.STARTED
     ]

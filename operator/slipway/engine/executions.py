@@ -145,7 +145,7 @@ def decide_execution(
     if status.phase == Phase.FINISHED:
         return ExecutionDecision(finished=True, cleanup=_leftovers(status))
     limits = _Limits.of(execution.spec, default_start_timeout)
-    new = status.model_copy(deep=True)
+    new = status.copied()
     decision = ExecutionDecision()
     if new.phase is None:
         new.phase = Phase.PENDING

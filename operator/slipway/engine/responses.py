@@ -65,7 +65,7 @@ def apply_response(
             f"the task already finished ({_result(status.result)}); "
             "responses to it are no longer accepted",
         )
-    new = status.model_copy(deep=True)
+    new = status.copied()
     record = next((p for p in new.providers if p.triggered_id == triggered_id), None)
     if record is None:
         raise ResponseRejectedError(
@@ -143,7 +143,7 @@ def fail_provider(
     late report about an earlier attempt changes nothing)."""
     if status.phase == Phase.FINISHED:
         return {}
-    new = status.model_copy(deep=True)
+    new = status.copied()
     record = next(
         (p for p in new.providers if p.name == provider and p.triggered_id == triggered_id), None
     )
@@ -158,7 +158,7 @@ def note_delivery(status: TaskExecutionStatus, *, triggered_id: str, note: str) 
     `{}` when the execution or that provider finished meanwhile, or the id is stale."""
     if status.phase == Phase.FINISHED:
         return {}
-    new = status.model_copy(deep=True)
+    new = status.copied()
     record = next((p for p in new.providers if p.triggered_id == triggered_id), None)
     if record is None or record.phase == Phase.FINISHED or record.delivery == note:
         return {}
@@ -179,7 +179,7 @@ def finish_execution(
     `decide_execution`, which sees the execution finished). `{}` if it already finished."""
     if status.phase == Phase.FINISHED:
         return {}
-    new = status.model_copy(deep=True)
+    new = status.copied()
     for record in new.providers:
         if record.phase != Phase.FINISHED:
             end_provider(record, reason, message, at)

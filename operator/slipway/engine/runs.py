@@ -130,7 +130,7 @@ def _start(
     limits: DataLimits,
 ) -> RunDecision:
     spec = run.spec
-    new = run.status.model_copy(deep=True)
+    new = run.status.copied()
     new.context = new.context or run_context(run)
     decision = RunDecision()
     size = json_size(spec.data)
@@ -265,7 +265,7 @@ def _advance(
     now: datetime,
     limits: DataLimits,
 ) -> RunDecision:
-    new = run.status.model_copy(deep=True)
+    new = run.status.copied()
     decision = RunDecision()
     if not new.tasks:  # held before task 0, or a status without task records: reach task 0
         if run.spec.suspend and not run.spec.abort:

@@ -149,7 +149,7 @@ async def record_job_name(
 
     def change(body: dict[str, Any]) -> dict[str, Any] | None:
         status = TaskExecutionStatus.model_validate(body.get("status") or {})
-        new = status.model_copy(deep=True)
+        new = status.copied()
         record = next((p for p in new.providers if p.triggered_id == triggered_id), None)
         if record is None or record.job == job:
             return None
