@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from tests.tools import ServerThread
 
 
 def _response(
@@ -58,49 +60,19 @@ def _finished(event: dict[str, Any], data: dict[str, Any], task: str | None = No
 
 
 @dataclass
-class BadTool:
-    url: str = ""
+class BadTool(ServerThread):
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     callbacks: dict[str, list[int]] = field(default_factory=dict)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    def start(self) -> BadTool:
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
-        self._thread.start()
-        started.wait(10)
-        return self
-
-    def _run(self, started: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(self._serve(started))
-
-    async def _serve(self, started: threading.Event) -> None:
+    async def _listen(self) -> Callable[[], Awaitable[None]]:
         server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        self._stop = asyncio.Event()
-        started.set()
-        await self._stop.wait()
-        server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-        if self._loop is not None:
-            self._loop.close()
+        async def close() -> None:
+            server.close()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        return close
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._spawn(self._answer(reader, writer))

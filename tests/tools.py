@@ -9,6 +9,8 @@ every request, and behaves per task name (`behave[task]`):
 - "flaky": answer 503 twice, then behave as "async";
 - "started-only": answer 202, POST `.started`, and nothing more;
 - "fail-then-pass": the first event answered with a `.finished` fail, later ones pass.
+
+`ServerThread`, the thread, event loop and lifecycle, serves `tests/bad_tools.py` too.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import asyncio
 import json
 import threading
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -31,20 +34,21 @@ class Received:
 
 
 @dataclass
-class Tool:
-    behave: dict[str, str] = field(default_factory=dict)
-    tool_result: str = "pass"
-    tool_output: dict[str, Any] = field(default_factory=lambda: {"score": 42})
-    received: list[Received] = field(default_factory=list)
-    callbacks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+class ServerThread:
+    """A test server on its own thread and event loop, on a free loopback port: `start`,
+    `stop`, and the background tasks it spawns (cancelled at `stop`). A subclass listens in
+    `_listen`."""
+
     url: str = ""
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
-    _flaky: dict[str, int] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Tool:
+    async def _listen(self) -> Callable[[], Awaitable[None]]:
+        """Listen on 127.0.0.1 (port 0), set `url`; return what stops listening."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
         self._thread.start()
@@ -56,6 +60,40 @@ class Tool:
         self._loop.run_until_complete(self._serve(started))
 
     async def _serve(self, started: threading.Event) -> None:
+        close = await self._listen()
+        self._stop = asyncio.Event()
+        started.set()
+        await self._stop.wait()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await close()
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._loop is not None:
+            self._loop.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background until it ends or the server stops."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+@dataclass
+class Tool(ServerThread):
+    behave: dict[str, str] = field(default_factory=dict)
+    tool_result: str = "pass"
+    tool_output: dict[str, Any] = field(default_factory=lambda: {"score": 42})
+    received: list[Received] = field(default_factory=list)
+    callbacks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    _flaky: dict[str, int] = field(default_factory=dict)
+
+    async def _listen(self) -> Callable[[], Awaitable[None]]:
         app = web.Application()
         app.router.add_post("/", self._handle)
         runner = web.AppRunner(app)
@@ -64,21 +102,7 @@ class Tool:
         await site.start()
         port = runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}/"
-        self._stop = asyncio.Event()
-        started.set()
-        await self._stop.wait()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await runner.cleanup()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            assert self._loop is not None
-            self._loop.close()
+        return runner.cleanup
 
     # ------------------------------------------------------------------ behaviour
     def events(self, task: str | None = None) -> list[dict[str, Any]]:
@@ -104,9 +128,7 @@ class Tool:
             return web.Response(body=json.dumps(reply), content_type="application/cloudevents+json")
         if behaviour in ("async", "started-only"):
             phases = ("started",) if behaviour == "started-only" else None
-            task_ = asyncio.get_running_loop().create_task(self._call_back(body, task, phases))
-            self._tasks.add(task_)
-            task_.add_done_callback(self._tasks.discard)
+            self._spawn(self._call_back(body, task, phases))
         return web.json_response({"accepted": True}, status=202)
 
     def _response(

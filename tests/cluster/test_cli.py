@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.cluster.objects import Cluster, sequence, stage
+from tests.cluster.objects import Cluster, G, V, sequence, stage
 from tests.conftest import OperatorProcess
+from tests.helpers import run_async
 from tests.tools import Tool
 
 pytestmark = pytest.mark.usefixtures("crds")
@@ -22,24 +25,48 @@ pytestmark = pytest.mark.usefixtures("crds")
 BIN = Path(sys.executable).parent
 
 
+def cli_env(operator: OperatorProcess, gateway: bool = True) -> dict[str, str]:
+    """The test's environment (its kubeconfig), with the operator's gateway or without one."""
+    env = {k: v for k, v in os.environ.items() if k != "SLIPWAY_GATEWAY_URL"}
+    return {**env, "SLIPWAY_GATEWAY_URL": operator.gateway_url} if gateway else env
+
+
 def cli(
-    operator: OperatorProcess, *args: str, program: str = "slipway", timeout: float = 120
+    operator: OperatorProcess,
+    *args: str,
+    program: str = "slipway",
+    timeout: float = 120,
+    gateway: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed command with the test's kubeconfig and the operator's gateway."""
-    env = {**os.environ, "SLIPWAY_GATEWAY_URL": operator.gateway_url}
+    """Run the installed command with the test's kubeconfig and (unless not `gateway`) the
+    operator's gateway."""
     return subprocess.run(
         [str(BIN / program), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=cli_env(operator, gateway),
         check=False,
     )
 
 
+def read_line_with(process: subprocess.Popen[str], word: str, timeout: float = 60) -> str:
+    """The first line `process` prints that holds `word`; fails the test after `timeout`."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([process.stdout], [], [], left)
+        line = process.stdout.readline() if ready else ""
+        if word in line:
+            return line
+        assert line or not ready, f"the command ended before printing {word!r}"
+    raise AssertionError(f"no line with {word!r} within {timeout:g} s")
+
+
 @pytest.fixture
 def seeded(k8s: Cluster, tool: Tool) -> Cluster:
-    """A Shipyard with a two-task sequence that passes, one that fails and one that hangs."""
+    """A Shipyard with a two-task sequence that passes, one that fails and one that hangs;
+    the first and the last have a title (they are capabilities)."""
     tool.behave.update(
         {"first": "sync-pass", "second": "async", "breaks": "sync-fail", "hangs": "silent"}
     )
@@ -48,9 +75,9 @@ def seeded(k8s: Cluster, tool: Tool) -> Cluster:
         [
             stage(
                 "dev",
-                sequence("two", "first", "second"),
+                sequence("two", "first", "second", title="Two tasks"),
                 sequence("bad", "breaks"),
-                sequence("stuck", "hangs"),
+                sequence("stuck", "hangs", title="Never ends"),
             )
         ],
     )
@@ -60,7 +87,8 @@ def seeded(k8s: Cluster, tool: Tool) -> Cluster:
 
 
 def test_trigger_wait_get_watch_list_rerun(seeded: Cluster, operator: OperatorProcess) -> None:
-    """capabilities lists the sequences; `kubectl slipway trigger --wait` starts a run
+    """capabilities lists the titled sequences, the same from the gateway and from the
+    Shipyards; `kubectl slipway trigger --wait` starts a run
     through the gateway and prints its tasks and verdict as plain lines when piped (exit 0);
     get, watch of the finished run, list with filters and rerun agree with the cluster; a
     failing run exits 1; json and yaml outputs parse."""
@@ -71,19 +99,26 @@ def test_trigger_wait_get_watch_list_rerun(seeded: Cluster, operator: OperatorPr
         "SHIPYARD",
         "STAGE.SEQUENCE",
         "TASKS",
-        "STARTED",
-        "ON",
+        "INPUTS",
+        "TITLE",
     ]
-    assert any(
-        line.split()[:4] == ["obs", "dev.two", "first,", "second"]
-        for line in found.stdout.splitlines()
-    )
+    assert [line.split() for line in found.stdout.splitlines()[1:]] == [
+        ["obs", "dev.two", "first,", "second", "-", "Two", "tasks"],
+        ["obs", "dev.stuck", "hangs", "-", "Never", "ends"],
+    ]
     listed = json.loads(cli(operator, "capabilities", "-n", ns, "-o", "json").stdout)
-    assert {(r["stage"], r["sequence"]) for r in listed} == {
-        ("dev", "two"),
-        ("dev", "bad"),
-        ("dev", "stuck"),
-    }
+    assert [(r["id"], r["title"], r["tasks"]) for r in listed] == [
+        (f"{ns}/obs/dev/two", "Two tasks", ["first", "second"]),
+        (f"{ns}/obs/dev/stuck", "Never ends", ["hangs"]),
+    ]
+    # Without a gateway URL the command reads the Shipyards: the very same items.
+    direct = cli(operator, "capabilities", "-n", ns, "-o", "json", gateway=False)
+    assert direct.returncode == 0, direct.stderr
+    assert json.loads(direct.stdout) == listed
+    # A gateway that is named but down is an error, not a silent switch to the Shipyards.
+    down = cli(operator, "capabilities", "-n", ns, "--gateway", "http://127.0.0.1:9")
+    assert down.returncode == 5, down.stderr
+    assert down.stderr.startswith("slipway: cannot reach the gateway at http://127.0.0.1:9")
 
     done = cli(
         operator,
@@ -220,6 +255,88 @@ def test_abort_and_errors_with_exit_codes(seeded: Cluster, operator: OperatorPro
         assert answer.returncode == code, (args, answer.stdout, answer.stderr)
         assert len(answer.stderr.strip().splitlines()) == 1, (args, answer.stderr)
         assert answer.stderr.startswith(start), (args, answer.stderr)
+
+
+def test_watch_follows_a_running_run_to_its_end_or_deletion(
+    seeded: Cluster, operator: OperatorProcess
+) -> None:
+    """`watch` started while a run hangs shows it running, then its verdict when it is
+    aborted (exit 1); a run deleted while watched ends `watch` with exit 3."""
+    ns = seeded.ns
+    names = []
+    for _ in range(2):
+        started = cli(operator, "trigger", "dev.stuck", "-n", ns, "-o", "json")
+        assert started.returncode == 0, started.stderr
+        names.append(json.loads(started.stdout)["run"])
+    watchers = [
+        subprocess.Popen(
+            [str(BIN / "slipway"), "watch", name, "-n", ns, "--timeout", "120"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(operator, gateway=False),
+        )
+        for name in names
+    ]
+    try:
+        for watcher in watchers:
+            assert "hangs" in read_line_with(watcher, "running")
+        aborted, deleted = names
+        assert cli(operator, "abort", aborted, "-n", ns).returncode == 0
+        out, err = watchers[0].communicate(timeout=120)
+        assert watchers[0].returncode == 1, err
+        assert out.splitlines()[-1].startswith("verdict: fail (Aborted)"), out
+        seeded.custom.delete_namespaced_custom_object(G, V, ns, "sequenceruns", deleted)
+        out, err = watchers[1].communicate(timeout=120)
+        assert watchers[1].returncode == 3, err
+        # "was deleted" from the watch ("not found" if it fell between two watches)
+        assert err.startswith(f"slipway: SequenceRun {ns}/{deleted} "), err
+    finally:
+        for watcher in watchers:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.communicate()
+
+
+def test_run_states_come_from_one_watch(
+    k8s: Cluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`watch` follows a run with a Kubernetes watch, not by reading it again: three changes
+    arrive, in order, and the run is never read after the first time."""
+    from slipway.cli import runs
+    from slipway.cli.common import Session
+    from slipway.kube.client import Kube, Ref, connect
+
+    monkeypatch.setattr(runs, "WATCH_SECONDS", 3600)  # no re-read when a watch times out
+    k8s.run("w", "obs", "dev", "two")
+
+    async def scenario() -> tuple[list[str], int]:
+        kube = Kube(await connect(str(kubeconfig)))
+        reads = 0
+        read = kube.get
+
+        async def counted(ref: Ref) -> dict[str, object] | None:
+            nonlocal reads
+            reads += 1
+            return await read(ref)
+
+        try:
+            ref = Ref("sequenceruns", k8s.ns, "w")
+            first = await kube.get(ref)
+            assert first is not None
+            monkeypatch.setattr(kube, "get", counted)
+            states = runs.run_states(Session(kube, k8s.ns), "w", first, time.monotonic() + 120)
+            seen = []
+            for n in range(3):
+                await kube.patch(ref, {"metadata": {"annotations": {"test/n": str(n)}}})
+                state = await anext(states)
+                seen.append(state["metadata"]["annotations"]["test/n"])
+            await states.aclose()
+            return seen, reads
+        finally:
+            await kube.close()
+
+    assert run_async(scenario()) == (["0", "1", "2"], 0)
 
 
 def test_completion_and_help_name_the_commands(operator: OperatorProcess) -> None:

@@ -2,7 +2,7 @@
 runs it.
 
     slipway [run]                         run the operator (kopf handlers and event gateway)
-    slipway capabilities                  what can be triggered (sequences of the Shipyards)
+    slipway capabilities                  what people can start (the sequences with a title)
     slipway trigger STAGE.SEQUENCE …      start a run through the gateway; --wait follows it
     slipway get|watch RUN                 a run's task tree; watch follows it live
     slipway list [filters]                the runs of a namespace

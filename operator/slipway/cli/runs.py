@@ -2,6 +2,9 @@
 
 `trigger` goes through the event gateway (as any client would: a CloudEvent and a Kubernetes
 bearer token); the others read and write SequenceRuns with the operator's own async client.
+`capabilities` asks the gateway when its URL is known, else reads the Shipyards; either way a
+capability is what `slipway.gateway.views.capabilities` makes of a Shipyard. `watch` (and
+`--wait`) follow a run with a Kubernetes watch from the resourceVersion last seen.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +61,13 @@ def _ref(namespace: str, name: str) -> Any:
 
 #: On a run started by `slipway rerun`: the run it repeats.
 ANNOTATION_RERUN_OF = "slipway.dev/rerun-of"
-POLL_SECONDS = 1.0
+#: The longest one watch request lasts; then the run is read afresh and watched again.
+WATCH_SECONDS = 60
+#: The fewest seconds between two watch requests (a watch the API server refuses at once,
+#: e.g. RBAC without `watch`, then makes the command read the run once a second instead).
+REWATCH_SECONDS = 1.0
+#: On a terminal the tree is redrawn this often, so a running task's duration counts up.
+REDRAW_SECONDS = 1.0
 
 
 def exit_code_of(run: Body) -> int:
@@ -98,25 +107,42 @@ def _finished(run: Body) -> bool:
 
 # ------------------------------------------------------------------ capabilities
 @click.command()
+@click.option(
+    "--gateway",
+    help="ask this gateway's /v1/capabilities (default: SLIPWAY_GATEWAY_URL if set, else read "
+    "the Shipyards with the kubeconfig)",
+)
+@click.option("--token", help="a Kubernetes bearer token (default: the kubeconfig user's)")
 @namespace_option
 @output_option
-def capabilities(namespace: str | None, output: str) -> int:
-    """What can be triggered: every sequence of every Shipyard in the namespace."""
-    rows = run_async(with_session(_capabilities)(namespace))
+@click.pass_context
+def capabilities(
+    ctx: click.Context, gateway: str | None, token: str | None, namespace: str | None, output: str
+) -> int:
+    """What people can start: each sequence with a title, as the web page lists them."""
+    settings = ctx.obj.settings()
+    if gateway is None and "gateway_url" in settings.model_fields_set:
+        gateway = settings.gateway_url
+    url = gateway.rstrip("/") if gateway else None
+    rows = run_async(with_session(_capabilities)(namespace, url, token, settings.event_type_prefix))
     if output != "table":
         click.echo(render.dump(rows, output))
     elif not rows:
-        click.echo("no Shipyard in this namespace: nothing can be triggered", err=True)
+        click.echo(
+            "no capabilities in this namespace: no Shipyard has a sequence with a title",
+            err=True,
+        )
     else:
         click.echo(
             render.table(
-                ["SHIPYARD", "STAGE.SEQUENCE", "TASKS", "STARTED ON"],
+                ["SHIPYARD", "STAGE.SEQUENCE", "TASKS", "INPUTS", "TITLE"],
                 [
                     [
                         r["shipyard"],
                         f"{r['stage']}.{r['sequence']}",
                         ", ".join(r["tasks"]),
-                        ", ".join(r["triggeredOn"]) or "-",
+                        ", ".join(r["order"]) or "-",
+                        r["title"],
                     ]
                     for r in rows
                 ],
@@ -125,23 +151,36 @@ def capabilities(namespace: str | None, output: str) -> int:
     return OK
 
 
-async def _capabilities(session: Session) -> list[dict[str, Any]]:
-    rows = []
-    for item in await session.kube.list(SHIPYARD_PLURAL, session.namespace):
-        for stage in (item.get("spec") or {}).get("stages") or []:
-            for sequence in stage.get("sequences") or []:
-                rows.append(
-                    {
-                        "shipyard": item["metadata"]["name"],
-                        "stage": stage.get("name"),
-                        "sequence": sequence.get("name"),
-                        "tasks": [t.get("name") for t in sequence.get("tasks") or []],
-                        "triggeredOn": [
-                            t.get("event", "") for t in sequence.get("triggeredOn") or []
-                        ],
-                    }
-                )
-    return rows
+async def _capabilities(
+    session: Session, url: str | None, token: str | None, prefix: str
+) -> list[Body]:
+    """The namespace's capabilities: the gateway's `/v1/capabilities` items of this namespace
+    when `url` is given, else the same items made here from the Shipyards."""
+    if url is None:
+        from slipway.gateway.views import capabilities as of_shipyard
+
+        shipyards = await session.kube.list(SHIPYARD_PLURAL, session.namespace)
+        shipyards.sort(key=lambda s: str(s["metadata"]["name"]))
+        return [item for s in shipyards for item in of_shipyard(session.namespace, s, prefix)]
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {_bearer(session, token)}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        answer = await _gateway(http, "GET", f"{url}/v1/capabilities", headers, None)
+    items = answer.get("items") or []
+    return [item for item in items if item.get("namespace") == session.namespace]
+
+
+def _bearer(session: Session, token: str | None) -> str:
+    """The token to show the gateway: --token, else the kubeconfig user's."""
+    found = token or session.token
+    if not found:
+        fail(
+            "the gateway needs a Kubernetes bearer token and the kubeconfig user has none "
+            "(client certificates?): pass --token, e.g. --token $(kubectl create token NAME)",
+            DENIED,
+        )
+    return found
 
 
 # ------------------------------------------------------------------ trigger
@@ -235,13 +274,7 @@ async def _trigger(
     limit: float,
     output: str,
 ) -> int:
-    token = token or session.token
-    if not token:
-        fail(
-            "the gateway needs a Kubernetes bearer token and the kubeconfig user has none "
-            "(client certificates?): pass --token, e.g. --token $(kubectl create token NAME)",
-            DENIED,
-        )
+    token = _bearer(session, token)
     from slipway.events.names import normalize_prefix
 
     event = {
@@ -276,17 +309,70 @@ async def _trigger(
 
 async def follow(session: Session, name: str, output: str, limit: float) -> int:
     """Show run `name` as it changes until it finishes: 0 pass or warning, 1 fail, 6 when
-    `limit` seconds pass first."""
+    `limit` seconds pass first. Changes come from a watch; on a terminal the tree is also
+    redrawn every REDRAW_SECONDS, so the running task's duration counts up."""
     display = Display(output)
     deadline = time.monotonic() + limit
-    while True:
-        found = await read_run(session, name)
-        display.update(found)
-        if _finished(found):
-            return exit_code_of(found)
-        if time.monotonic() > deadline:
-            fail(f"run {name} did not finish within {limit:g} s", TIMEOUT)
-        await asyncio.sleep(POLL_SECONDS)
+    run = await read_run(session, name)
+    states: asyncio.Queue[Body | BaseException] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for state in run_states(session, name, run, deadline):
+                states.put_nowait(state)
+        except Exception as error:  # raised where the states are read
+            states.put_nowait(error)
+
+    pumping = asyncio.create_task(pump(), name=f"watch {name}")
+    try:
+        while True:
+            display.update(run)
+            if _finished(run):
+                return exit_code_of(run)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail(f"run {name} did not finish within {limit:g} s", TIMEOUT)
+            ticking = display.tty and output == "table"
+            try:
+                state = await asyncio.wait_for(
+                    states.get(), min(left, REDRAW_SECONDS) if ticking else left
+                )
+            except TimeoutError:
+                continue  # redraw (a terminal) or give up (the deadline)
+            if isinstance(state, BaseException):
+                raise state
+            run = state
+    finally:
+        pumping.cancel()
+        await asyncio.gather(pumping, return_exceptions=True)
+
+
+async def run_states(
+    session: Session, name: str, seen: Body, deadline: float
+) -> AsyncIterator[Body]:
+    """Each new state of run `name` after `seen`, until the monotonic `deadline`: a watch
+    from the last resourceVersion seen, WATCH_SECONDS at most; when it ends (its time is up,
+    the version is too old: 410 Gone, the connection broke) the run is read afresh and
+    watched again. A deleted run raises NOT_FOUND."""
+    import aiohttp
+
+    while (left := deadline - time.monotonic()) > 0:
+        began = time.monotonic()
+        version = str((seen.get("metadata") or {}).get("resourceVersion") or "")
+        changes = session.kube.watch_object(
+            SEQUENCERUN_PLURAL, session.namespace, name, version, int(min(left, WATCH_SECONDS))
+        )
+        try:
+            async for kind, body in changes:
+                if kind == "DELETED":
+                    fail(f"SequenceRun {session.namespace}/{name} was deleted", NOT_FOUND)
+                seen = body
+                yield body
+        except (TimeoutError, OSError, aiohttp.ClientError):
+            pass  # the connection broke: read afresh (which says so if it stays broken)
+        await asyncio.sleep(max(0.0, began + REWATCH_SECONDS - time.monotonic()))
+        seen = await read_run(session, name)
+        yield seen
 
 
 async def _gateway(

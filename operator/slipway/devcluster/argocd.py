@@ -25,14 +25,13 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,9 @@ from typing import Any
 import yaml
 
 from slipway.devcluster.binaries import ARGOCD_CRDS, ensure_argocd
-from slipway.devcluster.cluster import ClusterConfig, LocalCluster
+from slipway.devcluster.cluster import ClusterConfig, LocalCluster, write_kubeconfig
 from slipway.devcluster.pki import Pki
+from slipway.devcluster.processes import Processes, http_ok
 
 NAMESPACE = "argocd"
 SERVICE_ACCOUNT = "argocd-application-controller"
@@ -52,8 +52,6 @@ _FIELD_MANAGER = "slipway-dev-argocd"
 _LABELS = {"app.kubernetes.io/part-of": "argocd"}
 _BINDING = "slipway-dev-argocd-application-controller"
 _CRD_NAMES = ("applications.argoproj.io", "appprojects.argoproj.io")
-
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ArgoCDError(RuntimeError):
@@ -81,34 +79,12 @@ class LocalArgoCD:
 
     def __init__(self, config: ArgoCDConfig) -> None:
         self.config = config
-        self._run = config.state_dir / "run"
-        self._logs = config.state_dir / "logs"
         self._ports_file = config.state_dir / "ports.json"
+        self.processes = Processes(config.state_dir / "run", config.state_dir / "logs")
 
     # ----------------------------------------------------------------- inspection
-    def _recorded_pid(self, name: str) -> int | None:
-        try:
-            return int((self._run / f"{name}.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _pid(self, name: str) -> int | None:
-        pid = self._recorded_pid(name)
-        if pid is None:
-            return None
-        child = _CHILDREN.get(pid)
-        if child is not None:
-            return pid if child.poll() is None else None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            return None
-        # Redis rewrites its title to "<path> <address>": the program is the first word.
-        program = cmdline.decode(errors="replace").split(" ")[0]
-        return pid if Path(program).name == name else None
-
     def pids(self) -> dict[str, int | None]:
-        return {name: self._pid(name) for name in PROCESS_NAMES}
+        return self.processes.pids(PROCESS_NAMES)
 
     @property
     def ports(self) -> dict[str, int]:
@@ -124,16 +100,12 @@ class LocalArgoCD:
     def _healthy(self) -> bool:
         ports = self.ports
         return bool(ports) and all(
-            _http_ok(f"http://127.0.0.1:{ports[key]}/healthz")
+            http_ok(f"http://127.0.0.1:{ports[key]}/healthz")
             for key in ("repo-server-metrics", "controller-metrics")
         )
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        try:
-            text = (self._logs / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return self.processes.log_tail(name, lines)
 
     # ----------------------------------------------------------------- start
     def up(self, timeout: float = 240) -> bool:
@@ -152,7 +124,14 @@ class LocalArgoCD:
             raise ArgoCDError("Argo CD needs Redis: `redis-server` is not on PATH (make argocd)")
         binary = ensure_argocd(self.config.cluster.cache_dir)
         state = self.config.state_dir
-        for folder in (self._run, self._logs, state / "bin", state / "redis", state / "tmp"):
+        processes = self.processes
+        for folder in (
+            processes.run,
+            processes.logs,
+            state / "bin",
+            state / "redis",
+            state / "tmp",
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         for name in PROCESS_NAMES[1:]:  # Argo CD picks the component from the name it runs as
             link = state / "bin" / name
@@ -224,12 +203,12 @@ class LocalArgoCD:
         self._wait(
             deadline,
             "argocd-repo-server",
-            lambda: _http_ok(f"http://127.0.0.1:{ports['repo-server-metrics']}/healthz"),
+            lambda: http_ok(f"http://127.0.0.1:{ports['repo-server-metrics']}/healthz"),
         )
         self._wait(
             deadline,
             "argocd-application-controller",
-            lambda: _http_ok(f"http://127.0.0.1:{ports['controller-metrics']}/healthz"),
+            lambda: http_ok(f"http://127.0.0.1:{ports['controller-metrics']}/healthz"),
         )
         return True
 
@@ -250,28 +229,11 @@ class LocalArgoCD:
         }
 
     def _start(self, name: str, args: list[str]) -> None:
-        with open(self._logs / f"{name}.log", "ab") as out:
-            out.write(f"--- slipway: starting {name} at {time.ctime()} ---\n".encode())
-            out.flush()
-            process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.config.state_dir,
-                env=self._env(),
-                start_new_session=True,
-            )
-        _CHILDREN[process.pid] = process
-        (self._run / f"{name}.pid").write_text(f"{process.pid}\n")
+        self.processes.start(name, args, self.config.state_dir, self._env())
 
-    def _wait(self, deadline: float, name: str, ready: Any) -> None:
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            if self._pid(name) is None:
-                break
-            time.sleep(0.3)
+    def _wait(self, deadline: float, name: str, ready: Callable[[], bool]) -> None:
+        if self.processes.wait_ready(name, ready, deadline, interval=0.3):
+            return
         tail = self.log_tail(name)
         self._stop_processes()
         raise ArgoCDError(f"{name} did not become ready; end of its log:\n{tail}")
@@ -390,35 +352,16 @@ class LocalArgoCD:
         return str(self._wait_api(token, "ServiceAccount token", timeout))
 
     def _write_kubeconfig(self, token: str) -> None:
-        pki = Pki(self.config.cluster.state_dir / "pki")
-        ca = base64.b64encode(pki.ca_cert.read_bytes()).decode()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "local",
-                    "cluster": {
-                        "server": self.config.cluster.server,
-                        "certificate-authority-data": ca,
-                    },
-                }
-            ],
-            "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-            "contexts": [
-                {
-                    "name": "argocd",
-                    "context": {
-                        "cluster": "local",
-                        "user": SERVICE_ACCOUNT,
-                        "namespace": NAMESPACE,
-                    },
-                }
-            ],
-            "current-context": "argocd",
-        }
-        self.config.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.config.kubeconfig.chmod(0o600)
+        write_kubeconfig(
+            self.config.kubeconfig,
+            self.config.cluster.server,
+            Pki(self.config.cluster.state_dir / "pki").ca_cert,
+            user=SERVICE_ACCOUNT,
+            token=token,
+            cluster="local",
+            context="argocd",
+            namespace=NAMESPACE,
+        )
 
     # ----------------------------------------------------------------- stop
     def down(self, timeout: float = 120) -> list[str]:
@@ -435,27 +378,7 @@ class LocalArgoCD:
         return stopped
 
     def _stop_processes(self, timeout: float = 20) -> list[str]:
-        recorded = {name: self._recorded_pid(name) for name in reversed(PROCESS_NAMES)}
-        alive = {name: pid for name, pid in recorded.items() if pid and self._pid(name)}
-        for pid in alive.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name, pid in alive.items():
-            while self._pid(name) is not None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self._pid(name) is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-        for name, recorded_pid in recorded.items():
-            child = _CHILDREN.pop(recorded_pid, None) if recorded_pid else None
-            if child is not None:
-                if child.poll() is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(child.pid, signal.SIGKILL)
-                child.wait(timeout=timeout)
-            (self._run / f"{name}.pid").unlink(missing_ok=True)
-        return list(alive)
+        return self.processes.stop(reversed(PROCESS_NAMES), timeout)
 
     def _delete_objects(self, timeout: float) -> None:
         crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -552,14 +475,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 def _redis_ping(port: int) -> bool:

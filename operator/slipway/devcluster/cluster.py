@@ -18,17 +18,14 @@ etcd's data, so the next `up` starts empty.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import secrets
 import shutil
-import signal
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,15 +35,12 @@ import yaml
 from slipway.devcluster.binaries import ensure_binaries
 from slipway.devcluster.node import RealNode
 from slipway.devcluster.pki import Pki, ensure_pki
+from slipway.devcluster.processes import Processes
 
 NODE_NAME = "kwok-node-0"
 #: Start order; stopping goes the other way.
 PROCESS_NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
-
-#: Processes this Python process started, by pid: kept so they are not garbage-collected
-#: while running (and reaped by `down`, so no zombie is left behind).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ClusterError(RuntimeError):
@@ -100,31 +94,13 @@ class LocalCluster:
 
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
-        self._run = config.state_dir / "run"
         self._logs = config.state_dir / "logs"
+        self.processes = Processes(config.state_dir / "run", self._logs)
 
     # ----------------------------------------------------------------- inspection
-    def _recorded_pid(self, name: str) -> int | None:
-        try:
-            return int((self._run / f"{name}.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _pid(self, name: str) -> int | None:
-        """The pid of our running `name` process, or None."""
-        pid = self._recorded_pid(name)
-        if pid is None:
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            return None
-        # A recycled pid belongs to some other program: then ours is gone.
-        return pid if Path(cmdline.decode(errors="replace")).name == name else None
-
     def status(self) -> ClusterStatus:
         """Which processes are alive and whether the API server answers /readyz."""
-        pids = {name: self._pid(name) for name in PROCESS_NAMES}
+        pids = self.processes.pids(PROCESS_NAMES)
         ready = bool(pids["kube-apiserver"]) and self._api_ready()
         return ClusterStatus(pids=pids, api_ready=ready)
 
@@ -175,7 +151,7 @@ class LocalCluster:
             self.down()  # half a control plane is worse than none: start again cleanly
         binaries = ensure_binaries(self.config.cache_dir, self.config.kubebuilder_assets)
         state = self.config.state_dir
-        for folder in (self._run, self._logs):
+        for folder in (self.processes.run, self._logs):
             folder.mkdir(parents=True, exist_ok=True)
         pki = ensure_pki(state / "pki")
         token_file = state / "admin-token"
@@ -186,7 +162,7 @@ class LocalCluster:
         self._write_kubeconfig(pki)
         deadline = time.monotonic() + timeout
         for name in PROCESS_NAMES:
-            self._start(name, binaries[name], self._args(name, pki))
+            self.processes.start(name, [str(binaries[name]), *self._args(name, pki)], state)
             if name == "etcd":
                 self._wait(deadline, "etcd", self._etcd_healthy)
             if name == "kube-apiserver":
@@ -301,48 +277,12 @@ class LocalCluster:
         )
         return policy
 
-    def _start(self, name: str, binary: Path, args: list[str]) -> None:
-        log_file = self._logs / f"{name}.log"
-        with open(log_file, "ab") as out:
-            # A marker, so a log tail in an error shows this start, not an earlier one.
-            out.write(f"--- slipway: starting {name} at {time.ctime()} ---\n".encode())
-            out.flush()
-            process = subprocess.Popen(
-                [str(binary), *args],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.config.state_dir,
-                start_new_session=True,  # outlives the starting shell; `down` stops it
-            )
-        _CHILDREN[process.pid] = process
-        (self._run / f"{name}.pid").write_text(f"{process.pid}\n")
-
-    def _wait(self, deadline: float, name: str, ready: Any) -> None:
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            if not self._alive(name):
-                break
-            time.sleep(0.2)
-        log_tail = self._log_tail(name)
+    def _wait(self, deadline: float, name: str, ready: Callable[[], bool]) -> None:
+        if self.processes.wait_ready(name, ready, deadline):
+            return
+        log_tail = self.processes.log_tail(name)
         self.down()
         raise ClusterError(f"{name} did not become ready; end of its log:\n{log_tail}")
-
-    def _alive(self, name: str) -> bool:
-        """Whether `name` still runs. For a process this one started, ask its Popen: right
-        after the fork its /proc cmdline is still Python's, which `_pid` would not accept."""
-        child = _CHILDREN.get(self._recorded_pid(name) or -1)
-        if child is not None:
-            return child.poll() is None
-        return self._pid(name) is not None
-
-    def _log_tail(self, name: str, lines: int = 30) -> str:
-        try:
-            text = (self._logs / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def _etcd_healthy(self) -> bool:
         client, _ = self.config.etcd_ports
@@ -384,27 +324,15 @@ class LocalCluster:
         return True
 
     def _write_kubeconfig(self, pki: Pki) -> None:
-        ca = base64.b64encode(pki.ca_cert.read_bytes()).decode()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "slipway-local",
-                    "cluster": {"server": self.config.server, "certificate-authority-data": ca},
-                }
-            ],
-            "users": [{"name": "slipway-admin", "user": {"token": self._token()}}],
-            "contexts": [
-                {
-                    "name": "slipway-local",
-                    "context": {"cluster": "slipway-local", "user": "slipway-admin"},
-                }
-            ],
-            "current-context": "slipway-local",
-        }
-        self.config.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.config.kubeconfig.chmod(0o600)
+        write_kubeconfig(
+            self.config.kubeconfig,
+            self.config.server,
+            pki.ca_cert,
+            user="slipway-admin",
+            token=self._token(),
+            cluster="slipway-local",
+            context="slipway-local",
+        )
 
     # ----------------------------------------------------------------- stop
     def down(self, timeout: float = 20) -> list[str]:
@@ -412,25 +340,36 @@ class LocalCluster:
         recorded process (SIGTERM, then SIGKILL after `timeout` seconds) and remove etcd's
         data. Returns the names of the processes that were running."""
         node_stopped = self.node.down() if self.node.home.is_dir() else []
-        recorded = {name: self._recorded_pid(name) for name in reversed(PROCESS_NAMES)}
-        alive = {name: pid for name, pid in recorded.items() if pid and self._pid(name)}
-        for pid in alive.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name, pid in alive.items():
-            while self._pid(name) is not None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self._pid(name) is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-        for name, recorded_pid in recorded.items():
-            child = _CHILDREN.pop(recorded_pid, None) if recorded_pid else None
-            if child is not None:
-                if child.poll() is None:  # one of ours that is still there: no more waiting
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(child.pid, signal.SIGKILL)
-                child.wait(timeout=timeout)  # reap: no zombie left behind
-            (self._run / f"{name}.pid").unlink(missing_ok=True)
+        stopped = self.processes.stop(reversed(PROCESS_NAMES), timeout)
         shutil.rmtree(self.config.state_dir / "etcd", ignore_errors=True)
-        return node_stopped + list(alive)
+        return node_stopped + stopped
+
+
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    ca_cert: Path,
+    *,
+    user: str,
+    token: str,
+    cluster: str,
+    context: str,
+    namespace: str | None = None,
+) -> None:
+    """A kubeconfig (mode 0600) with one cluster, one bearer-token user and one context."""
+    ca = base64.b64encode(ca_cert.read_bytes()).decode()
+    bound: dict[str, str] = {"cluster": cluster, "user": user}
+    if namespace:
+        bound["namespace"] = namespace
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": cluster, "cluster": {"server": server, "certificate-authority-data": ca}}
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": context, "context": bound}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)

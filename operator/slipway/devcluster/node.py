@@ -39,13 +39,14 @@ import signal
 import subprocess
 import time
 import urllib.error
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from slipway.devcluster.binaries import NODE_COMPONENTS, ensure_binaries
+from slipway.devcluster.processes import Processes, http_ok, terminate
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,6 @@ API_SERVICE_IP = "10.96.0.1"
 NAMESPACE = "k8s.io"  # containerd's namespace for the CRI
 CNI_BIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 PROCESSES = ("containerd", "kubelet", "kube-proxy")
-#: The processes this Python process started, kept until `down` reaps them (no zombie, and no
-#: Popen collected while its process runs).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class NodeError(RuntimeError):
@@ -80,8 +78,8 @@ class RealNode:
     def __init__(self, config: Any) -> None:
         self.config = config
         self.home: Path = config.state_dir / "node"
-        self._run = config.state_dir / "run"
         self._logs = config.state_dir / "logs"
+        self.processes = Processes(config.state_dir / "run", self._logs)
 
     # ----------------------------------------------------------------- names and places
     @property
@@ -135,21 +133,8 @@ class RealNode:
         return self.home / "containerd"
 
     # ----------------------------------------------------------------- processes
-    def _recorded_pid(self, name: str) -> int | None:
-        try:
-            return int((self._run / f"{name}.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
     def pid(self, name: str) -> int | None:
-        pid = self._recorded_pid(name)
-        if pid is None:
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            return None
-        return pid if Path(cmdline.decode(errors="replace")).name == name else None
+        return self.processes.pid(name)
 
     def running(self) -> bool:
         return all(self.pid(name) for name in PROCESSES)
@@ -157,43 +142,16 @@ class RealNode:
     def containerd_running(self) -> bool:
         return self.pid("containerd") is not None and self.socket.exists()
 
-    def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        self._logs.mkdir(parents=True, exist_ok=True)
-        self._run.mkdir(parents=True, exist_ok=True)
-        with open(self._logs / f"{name}.log", "ab") as out:
-            out.write(f"--- slipway: starting {name} at {time.ctime()} ---\n".encode())
-            out.flush()
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.home,
-                start_new_session=True,
-            )
-        (self._run / f"{name}.pid").write_text(f"{process.pid}\n")
-        _CHILDREN[process.pid] = process
-        return process
-
-    def _log_tail(self, name: str, lines: int = 25) -> str:
-        try:
-            text = (self._logs / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _wait(
-        self, what: str, ready: Any, process: subprocess.Popen[bytes], timeout: float
+    def _start(
+        self, name: str, argv: list[str], what: str, ready: Callable[[], bool], timeout: float
     ) -> None:
+        """Start `name` and wait until `ready()`, `timeout` seconds at most; else stop the
+        node and raise NodeError naming `what`, with the end of `name`'s log."""
+        self.processes.start(name, argv, self.home)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            if process.poll() is not None:
-                break
-            time.sleep(0.3)
-        name = Path(str(process.args[0])).name  # type: ignore[index]
-        tail = self._log_tail(name)
+        if self.processes.wait_ready(name, ready, deadline, interval=0.3):
+            return
+        tail = self.processes.log_tail(name, 25)
         self.down()
         raise NodeError(f"{what} did not become ready; end of {self._logs / name}.log:\n{tail}")
 
@@ -214,8 +172,8 @@ class RealNode:
         self._make_cgroup_root()
         self._write_cni_config()
         config = self._write_containerd_config()
-        containerd = self._start("containerd", [_which("containerd"), f"--config={config}"])
-        self._wait("containerd", self._containerd_answers, containerd, timeout=60)
+        containerd = [_which("containerd"), f"--config={config}"]
+        self._start("containerd", containerd, "containerd", self._containerd_answers, 60)
         self._import_pause(binaries["pause"])
         self.import_images()
         self._route_api_server()
@@ -226,7 +184,7 @@ class RealNode:
         except urllib.error.HTTPError as error:
             if error.code != 404:
                 raise
-        kubelet = self._start("kubelet", [str(binaries["kubelet"]), *self._kubelet_args()])
+        kubelet = [str(binaries["kubelet"]), *self._kubelet_args()]
 
         def node_ready() -> bool:
             try:
@@ -236,9 +194,9 @@ class RealNode:
             conditions = node.get("status", {}).get("conditions", [])
             return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-        self._wait("the kubelet's node", node_ready, kubelet, timeout=timeout)
-        proxy = self._start("kube-proxy", [str(binaries["kube-proxy"]), *self._proxy_args()])
-        self._wait("kube-proxy", self._proxy_healthy, proxy, timeout=timeout)
+        self._start("kubelet", kubelet, "the kubelet's node", node_ready, timeout)
+        proxy = [str(binaries["kube-proxy"]), *self._proxy_args()]
+        self._start("kube-proxy", proxy, "kube-proxy", self._proxy_healthy, timeout)
         return True
 
     def _proxy_args(self) -> list[str]:
@@ -258,12 +216,7 @@ class RealNode:
         ]
 
     def _proxy_healthy(self) -> bool:
-        url = f"http://127.0.0.1:{self.proxy_healthz_port}/healthz"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
+        return http_ok(f"http://127.0.0.1:{self.proxy_healthz_port}/healthz")
 
     def _containerd_answers(self) -> bool:
         if not self.socket.exists():
@@ -494,19 +447,11 @@ disabled_plugins = [
         """Stop the node and leave nothing behind but containerd's image store. Returns the
         names of the processes that were running."""
         stopped = []
-        for name in ("kube-proxy", "kubelet"):
-            pid = self.pid(name)
-            if pid:
-                _terminate(pid, timeout)
-                stopped.append(name)
+        for name in ("kube-proxy", "kubelet"):  # one after the other, as named
+            stopped += self.processes.stop([name], timeout, group=False)
         self._kill_cgroup_processes()
-        containerd = self.pid("containerd")
-        if containerd:
-            _terminate(containerd, timeout)
-            stopped.append("containerd")
+        stopped += self.processes.stop(["containerd"], timeout, group=False)
         self._kill_shims()
-        for name in PROCESSES:
-            (self._run / f"{name}.pid").unlink(missing_ok=True)
         self._unmount_all()
         self._remove_cgroups()
         if shutil.which("iptables"):
@@ -570,7 +515,7 @@ disabled_plugins = [
             except OSError:
                 continue
             if argv and argv[0].endswith(b"containerd-shim-runc-v2") and marker in argv:
-                _terminate(int(entry.name), timeout, sig=signal.SIGKILL)
+                terminate(int(entry.name), timeout, sig=signal.SIGKILL)
 
     def _unmount_all(self) -> None:
         home = str(self.home.resolve())
@@ -650,34 +595,3 @@ def _run(argv: list[str]) -> None:
 
 def _link_exists(name: str) -> bool:
     return Path(f"/sys/class/net/{name}").exists()
-
-
-def _terminate(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
-    child = _CHILDREN.pop(pid, None)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-    if child is not None:
-        try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=timeout)
-        return
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        status = _proc_state(pid)
-        if status in ("Z", None):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
