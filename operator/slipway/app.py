@@ -18,7 +18,6 @@ from slipway.gateway.uploads import UploadStore
 from slipway.gateway.web import WebOptions
 from slipway.handlers.runtime import Runtime
 from slipway.handlers.wakeups import Wakeups
-from slipway.kube.access import Access
 from slipway.kube.client import Kube, connect, default_namespace
 from slipway.kube.tokens import signing_key
 from slipway.providers.context import DispatchContext
@@ -69,7 +68,6 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     )
     page = WebOptions(
         kube=kube,
-        access=Access(kube),
         gateway_url=settings.gateway_url,
         namespace=settings.namespace,
         event_type_prefix=settings.event_type_prefix,

@@ -16,6 +16,7 @@ from slipway.gateway.errors import GatewayRunner
 from slipway.gateway.limits import GatewayLimits
 from slipway.gateway.openapi import OPERATIONS, openapi_document, route_operations
 from slipway.gateway.server import Gateway, build_app
+from slipway.gateway.web import WebOptions
 
 HOST = "Host: gateway\r\n"
 EVENTS = "/v1/namespaces/ns/events"
@@ -188,6 +189,64 @@ def test_wrong_method_lists_the_allowed_ones(server: Server) -> None:
     assert headers["allow"] == "POST"
 
 
+APPROVAL = "/v1/namespaces/ns/taskexecutions/run-0-approve/approval"
+
+
+def approval(body: bytes, *headers: str, length: int | None = None) -> bytes:
+    size = len(body) if length is None else length
+    extra = "".join(f"{h}\r\n" for h in headers)
+    head = (
+        f"POST {APPROVAL} HTTP/1.1\r\n{HOST}Connection: close\r\n{extra}Content-Length: {size}\r\n"
+    )
+    return head.encode() + b"\r\n" + body
+
+
+APPROVAL_CASES = [
+    ("not JSON", approval(b"decision=approve", "Content-Type: text/plain"), 415, None),
+    ("too large", approval(b"{}", "Content-Type: application/json", length=20_000), 413, None),
+    (
+        "over the body limit",
+        approval(b"{}", "Content-Type: application/json", length=5_000_000),
+        413,
+        None,
+    ),
+    (
+        "deep",
+        approval(b"[" * 5000 + b"]" * 5000, "Content-Type: application/json"),
+        413,
+        "SLIPWAY_GATEWAY_MAX_JSON_DEPTH",
+    ),
+    ("broken", approval(b'{"decision": ', "Content-Type: application/json"), 400, "not valid"),
+    ("wrong", approval(b'{"decision": "maybe"}', "Content-Type: application/json"), 400, None),
+    (
+        "bad name",
+        b"POST /v1/namespaces/ns/taskexecutions/Not_A_Name/approval HTTP/1.1\r\n"
+        + HOST.encode()
+        + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}",
+        400,
+        "execution name",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "text"),
+    [c[1:] for c in APPROVAL_CASES],
+    ids=[c[0] for c in APPROVAL_CASES],
+)
+def test_the_approval_route_reads_its_body_within_the_gateway_limits(
+    server: Server, raw: bytes, status: int, text: str | None
+) -> None:
+    """A decision is read as every body is (media type, size, JSON limits, parsing) and
+    refused with a JSON 4xx before any Kubernetes call (the API client here fails on use)."""
+    got, _, body = answer(server.send(raw))
+    assert got == status, body
+    assert body["error"]
+    assert body["message"]
+    if text is not None:
+        assert text in body["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "limit"),
     [
@@ -248,16 +307,55 @@ def test_healthz_and_openapi_answer_json(server: Server) -> None:
     assert document["openapi"] == "3.1.0"
 
 
+def _app(with_page: bool) -> web.Application:
+    gateway = Gateway(kube=NoApi(), authorizer=NoApi(), wake=lambda _: None, key=b"k")  # type: ignore[arg-type]
+    page = WebOptions(kube=NoApi(), gateway_url="http://gateway") if with_page else None  # type: ignore[arg-type]
+    return build_app(gateway, page)
+
+
+def _documented(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+
+
 def test_every_route_is_in_the_openapi_document_and_back() -> None:
-    """The document describes exactly the routes the application registers."""
-    app = build_app(Gateway(kube=NoApi(), authorizer=NoApi(), wake=lambda _: None, key=b"k"))  # type: ignore[arg-type]
+    """The document describes exactly the routes the application with the web page (as the
+    operator runs it) registers, and nothing else."""
+    app = _app(with_page=True)
     assert route_operations(app.router) == set(OPERATIONS)
-    documented = {
-        (method.upper(), path)
-        for path, item in openapi_document()["paths"].items()
-        for method in item
-    }
-    assert documented == set(OPERATIONS)
+    assert _documented(openapi_document()) == set(OPERATIONS)
+    assert ("GET", "/v1/namespaces/{namespace}/sequenceruns/{name}/events") in OPERATIONS
+
+
+@pytest.mark.parametrize("with_page", [True, False])
+def test_the_served_document_has_the_routes_the_app_serves(with_page: bool) -> None:
+    """/openapi.json describes the routes of the application that serves it: the page's
+    routes only when it serves the page."""
+    app = _app(with_page)
+
+    async def fetch() -> dict[str, Any]:
+        runner = GatewayRunner(app, GatewayLimits(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+            writer.write(
+                b"GET /openapi.json HTTP/1.1\r\n" + HOST.encode() + b"Connection: close\r\n\r\n"
+            )
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.read(-1), 20)
+            writer.close()
+        finally:
+            await runner.cleanup()
+        return answer(raw)[2]
+
+    loop = asyncio.new_event_loop()
+    try:
+        document = loop.run_until_complete(fetch())
+    finally:
+        loop.close()
+    assert _documented(document) == route_operations(app.router)
+    assert (("GET", "/v1/whoami") in _documented(document)) is with_page
 
 
 def test_openapi_document_is_valid_openapi_3_1() -> None:

@@ -93,6 +93,11 @@ class KubernetesAuthorizer:
         raises AuthError(401) for an unknown token and AuthError(403) for a refusal."""
         return (await self.caller(token, verb, namespace)).username
 
+    async def identify(self, token: str) -> Caller:
+        """Who `token` belongs to (a TokenReview only, cached like the rest);
+        AuthError(401) for an unknown token."""
+        return await self.caller(token, "", "")
+
     async def caller(
         self,
         token: str,
@@ -102,8 +107,8 @@ class KubernetesAuthorizer:
         name: str = "",
     ) -> Caller:
         """Who `token` belongs to, when they may `verb` `resource` (named `name`, if given)
-        in `namespace` (a custom verb such as `approve` works the same); AuthError(401) for
-        an unknown token, AuthError(403) for a refusal."""
+        in `namespace` (a custom verb such as `approve` works the same; an empty `verb` asks
+        nothing but who); AuthError(401) for an unknown token, AuthError(403) for a refusal."""
         digest = hashlib.sha256(token.encode()).hexdigest()
         key = (digest, verb, namespace, resource, name)
         now = time.monotonic()
@@ -175,6 +180,10 @@ class KubernetesAuthorizer:
         who = await api_call(self._kube.review_token(token), self._timeout)
         if who is None:
             return _Decision(False, "", time.monotonic() + self._negative_seconds)
+        if not verb:  # who, nothing more
+            return _Decision(
+                True, who.username, time.monotonic() + self._cache_seconds, tuple(who.groups)
+            )
         allowed = await api_call(
             self._kube.may(who, verb, namespace, GROUP, resource, name=name or None),
             self._timeout,

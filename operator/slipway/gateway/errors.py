@@ -2,8 +2,9 @@
 
 Three places can answer an HTTP request with an error, and each is covered here:
 - a route handler or aiohttp's router (unknown path 404, wrong method 405, body too large
-  413, ...): the `json_errors` middleware turns any `HTTPException`, `UnavailableError` (503 with
-  `Retry-After`), body read timeout (408) or unexpected exception (500, logged) into JSON;
+  413, ...): the `json_errors` middleware turns any `HTTPException`, `ProblemError`,
+  `UnavailableError` (503 with `Retry-After`), a Kubernetes API refusal (`refused_by_api`),
+  body read timeout (408) or unexpected exception (500, logged) into JSON;
 - aiohttp's HTTP parser, before any handler runs (broken request line, header too long, too
   many headers, bad framing): `JsonErrorHandler.handle_error` replaces aiohttp's plain-text
   error page with JSON and maps each problem to its status (400, 414, 431);
@@ -11,6 +12,8 @@ Three places can answer an HTTP request with an error, and each is covered here:
   and closes once the `header_timeout` passes, instead of waiting forever.
 
 `GatewayRunner` is the AppRunner that puts the handler class and the limits in place.
+`read_body` and `read_json` are the one way a route reads its body: within the size limits,
+the body timeout and, for JSON, the media type and the JSON limits.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from slipway.events import EventError, JsonLimits, is_name, is_object_name
 from slipway.gateway.limits import GatewayLimits, InflightGate, UnavailableError
+from slipway.kube.errors import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,49 @@ def problem(
     """A JSON error response `{error, message, **extra}` (every error of the gateway)."""
     body = {"error": error, "message": message, **extra}
     return web.json_response(body, status=status, headers=headers)
+
+
+class ProblemError(Exception):
+    """Raised by a route (or a helper it calls) for a request it refuses: the middleware
+    answers `problem(status, error, message)`."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def bad_name(what: str, value: str) -> web.Response:
+    """400 for a path part that is not a Kubernetes name (before any API call is made)."""
+    return problem(400, "bad_name", _bad_name_text(what, value))
+
+
+def check_names(namespace: str, name: str | None = None, what: str = "name") -> None:
+    """Raise `ProblemError` (400 bad_name) unless `namespace` is a namespace name and `name`
+    (when given) an object name."""
+    if not is_name(namespace):
+        raise ProblemError(400, "bad_name", _bad_name_text("namespace", namespace))
+    if name is not None and not is_object_name(name):
+        raise ProblemError(400, "bad_name", _bad_name_text(what, name))
+
+
+def _bad_name_text(what: str, value: str) -> str:
+    shown = value if len(value) <= 80 else value[:80] + "…"
+    return f"{what} {shown!r} is not a Kubernetes name (lower-case letters, digits, '-')"
+
+
+def refused_by_api(error: KubeError) -> web.Response:
+    """The API server refused a request the gateway made for the caller (e.g. a run too
+    large to store, or an invalid name): the caller's problem, said as the API server said it;
+    503 when the refusal is the operator's own missing rights."""
+    status = error.status if error.status in (400, 404, 409, 413, 422) else 422
+    if error.status in (401, 403):  # the operator's own rights are missing: not the caller's
+        log.error("the API server refused the gateway: %s", error.message)
+        return problem(
+            503,
+            "refused_by_api",
+            f"the Kubernetes API server refused the gateway: {error.message}",
+        )
+    return problem(status, "refused_by_api", f"the Kubernetes API server refused: {error.message}")
 
 
 def unavailable(error: UnavailableError, limits: GatewayLimits) -> web.Response:
@@ -131,8 +179,12 @@ def json_errors(limits: GatewayLimits) -> Any:
             if exc.status < 400:
                 raise  # redirects and the like pass through
             return _http_exception(exc, request, limits)
+        except ProblemError as error:
+            return problem(error.status, error.error, error.message)
         except UnavailableError as error:
             return unavailable(error, limits)
+        except KubeError as error:  # not transient (api_call turned those into 503)
+            return refused_by_api(error)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -153,15 +205,20 @@ def _is_json(response: web.StreamResponse) -> bool:
     return (response.content_type or "").endswith("json")
 
 
-async def read_body(request: web.Request, limits: GatewayLimits) -> bytes:
+async def read_body(
+    request: web.Request, limits: GatewayLimits, max_bytes: int | None = None
+) -> bytes:
     """The whole body, at most `max_body_bytes` (413 before reading when Content-Length says
-    more; 413 while reading a chunked body), within `body_timeout` (408)."""
+    more; 413 while reading a chunked body), within `body_timeout` (408). A route with a
+    smaller bound of its own gives it as `max_bytes` (413 naming it)."""
     if (request.content_length or 0) > limits.max_body_bytes:
         raise web.HTTPRequestEntityTooLarge(
             max_size=limits.max_body_bytes, actual_size=request.content_length or 0
         )
+    if max_bytes is not None and (request.content_length or 0) > max_bytes:
+        raise ProblemError(413, "too_large", f"this body is at most {max_bytes} bytes")
     try:
-        return await asyncio.wait_for(request.read(), limits.body_timeout)
+        body = await asyncio.wait_for(request.read(), limits.body_timeout)
     except TimeoutError:
         raise web.HTTPRequestTimeout(
             text=f"the body did not arrive within {limits.body_timeout:g} s "
@@ -171,6 +228,47 @@ async def read_body(request: web.Request, limits: GatewayLimits) -> bytes:
         raise
     except Exception as exc:  # broken chunked framing, connection closed mid-body
         raise web.HTTPBadRequest(text=f"the body could not be read: {exc}") from exc
+    if max_bytes is not None and len(body) > max_bytes:
+        raise ProblemError(413, "too_large", f"this body is at most {max_bytes} bytes")
+    return body
+
+
+async def read_json(
+    request: web.Request, limits: GatewayLimits, max_bytes: int | None = None
+) -> Any:
+    """The body as a JSON document, read by `read_body`: 415 when it is declared as another
+    media type than JSON (no Content-Type is taken as JSON), 413 over a size or JSON limit
+    (depth checked before parsing, keys and string lengths after), 400 when it is not JSON."""
+    declared = request.headers.get("Content-Type")
+    if declared is not None and not _json_media(declared):
+        raise ProblemError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {declared[:80]!r} is not JSON: send application/json",
+        )
+    raw = await read_body(request, limits, max_bytes)
+    return parse_json(raw, limits.json)
+
+
+def parse_json(raw: bytes, limits: JsonLimits) -> Any:
+    """`raw` as JSON within `limits` (`ProblemError` 413 or 400 otherwise); never recurses
+    past the depth limit."""
+    try:
+        limits.check(raw)
+        document = json.loads(raw)
+        limits.check(b"", document)
+    except EventError as error:  # JsonLimitError: 413 naming the limit
+        raise ProblemError(error.status, error.error, error.message) from error
+    except RecursionError as error:  # a safety net: the depth is checked first
+        raise ProblemError(413, "json_limit_exceeded", "the JSON nests too deeply") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise ProblemError(400, "bad_json", f"the body is not valid JSON: {error}") from error
+    return document
+
+
+def _json_media(content_type: str) -> bool:
+    kind, _, subtype = content_type.split(";")[0].strip().lower().partition("/")
+    return kind in ("application", "text") and (subtype == "json" or subtype.endswith("+json"))
 
 
 # ------------------------------------------------------------------ below the handlers

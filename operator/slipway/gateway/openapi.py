@@ -1,10 +1,12 @@
 """The gateway's contract as an OpenAPI 3.1 document, served at `/openapi.json`.
 
-`OPERATIONS` describes every route; `openapi_document` assembles the document.
-tests/unit/test_gateway_openapi.py proves every registered aiohttp route is described here and
-every operation described here is registered, and `schemathesis` fuzzes the real gateway from
-this document in tests/cluster/test_gateway_fuzz.py (any 5xx, non-JSON error or answer that
-breaks the schema fails it). A new route is added to both places or the tests fail.
+`OPERATIONS` describes every route, the web page's included; `openapi_document` assembles the
+document of the routes an application registered (the page's only when it serves the page).
+tests/unit/test_gateway_errors.py proves every route of the application with the page is
+described here and every operation described here is registered, and `schemathesis` fuzzes
+the real gateway (which serves the page) from this document in
+tests/cluster/test_gateway_fuzz.py (any 5xx, non-JSON error or answer that breaks the schema
+fails it). A new route is added to both places or the tests fail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ NAME_PATTERN: Final = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OBJECT_NAME_PATTERN: Final = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 _JSON: Final = "application/json"
+SHA256_PATTERN: Final = "^[0-9a-f]{64}$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -65,6 +68,18 @@ _AUTHORIZATION: Final = {
     "description": "`Bearer <token>`: a Kubernetes token, or a task's callback token",
     "schema": {"type": "string"},
 }
+
+_NAME: Final = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": OBJECT_NAME_PATTERN, "maxLength": 253},
+}
+
+
+def _text(media: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
 
 #: (method, path) -> the OpenAPI operation.
 OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
@@ -137,7 +152,7 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         },
         "responses": {
             "200": _answer("the decision was recorded", "ApprovalDecided"),
-            **_errors(400, 401, 403, 404, 409, 413),
+            **_errors(400, 401, 403, 404, 409, 413, 415),
         },
     },
     ("GET", "/healthz"): {
@@ -158,6 +173,134 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
                 "description": "OpenAPI 3.1",
                 "content": {_JSON: {"schema": {"type": "object"}}},
             }
+        },
+    },
+    # ------------------------------------------------------------------ the web page's routes
+    ("GET", "/"): {
+        "operationId": "page",
+        "summary": "The web page (HTML; its scripts and styles under /static)",
+        "responses": {"200": _text("text/html", "the page"), **_errors()},
+    },
+    ("GET", "/static/{file}"): {
+        "operationId": "staticFile",
+        "summary": "A file of the page: its script, style sheet or icon",
+        "parameters": [
+            {"name": "file", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "responses": {
+            "200": {
+                "description": "the file",
+                "content": {
+                    media: {"schema": {"type": "string"}}
+                    for media in ("text/html", "text/javascript", "text/css", "image/svg+xml")
+                },
+            },
+            **_errors(404),
+        },
+    },
+    ("GET", "/v1/whoami"): {
+        "operationId": "whoami",
+        "summary": "Who the bearer token belongs to (a TokenReview)",
+        "parameters": [_AUTHORIZATION],
+        "responses": {"200": _answer("the caller", "Identity"), **_errors(401)},
+    },
+    ("GET", "/v1/capabilities"): {
+        "operationId": "capabilities",
+        "summary": "The titled sequences the caller may start, with their inputs",
+        "parameters": [_AUTHORIZATION],
+        "responses": {"200": _answer("what the caller may start", "Capabilities"), **_errors(401)},
+    },
+    ("GET", "/v1/namespaces/{namespace}/sequenceruns"): {
+        "operationId": "listRuns",
+        "summary": "Runs of a namespace, newest first, paged; `mine=true`: the caller's own",
+        "parameters": [
+            _NAMESPACE,
+            {"name": "mine", "in": "query", "required": False, "schema": {"type": "boolean"}},
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "runs per page (1 to 100, default 20)",
+                "schema": {"type": "integer"},
+            },
+            {
+                "name": "continue",
+                "in": "query",
+                "required": False,
+                "description": "the `continue` of the page before",
+                "schema": {"type": "string"},
+            },
+            _AUTHORIZATION,
+        ],
+        "responses": {"200": _answer("a page of runs", "RunPage"), **_errors(400, 401, 403)},
+    },
+    ("GET", "/v1/namespaces/{namespace}/sequenceruns/{name}/events"): {
+        "operationId": "runEvents",
+        "summary": "Server-Sent Events of a run: `run` on each change, `end` once finished",
+        "description": (
+            "Each event's data is the run's view as JSON; comments keep the connection alive. "
+            "The stream ends after `end`, or after an hour (reconnect), or early when the "
+            "Kubernetes API cannot be read (reconnect)."
+        ),
+        "parameters": [_NAMESPACE, _NAME, _AUTHORIZATION],
+        "responses": {
+            "200": _text("text/event-stream", "the stream"),
+            **_errors(400, 401, 403, 404),
+        },
+    },
+    ("POST", "/v1/namespaces/{namespace}/uploads"): {
+        "operationId": "upload",
+        "summary": "Store a file for a run's file input (who may: `create` sequenceruns)",
+        "parameters": [
+            _NAMESPACE,
+            {
+                "name": "capability",
+                "in": "query",
+                "required": True,
+                "description": "`<shipyard>/<stage>/<sequence>`",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "input",
+                "in": "query",
+                "required": True,
+                "description": "the name of the file input",
+                "schema": {"type": "string"},
+            },
+            _AUTHORIZATION,
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "the file; its media type as Content-Type, fitting the input's",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+        "responses": {
+            "201": _answer("the file is stored", "Uploaded"),
+            **_errors(400, 401, 403, 404, 413, 415, 422),
+        },
+    },
+    ("GET", "/v1/namespaces/{namespace}/sequenceruns/{name}/uploads/{sha}"): {
+        "operationId": "getUpload",
+        "summary": "A run's uploaded file, for its tools (the token from the run's data)",
+        "parameters": [
+            _NAMESPACE,
+            _NAME,
+            {
+                "name": "sha",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": SHA256_PATTERN},
+            },
+            _AUTHORIZATION,
+        ],
+        "responses": {
+            "200": {
+                "description": "the file, in its media type",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **_errors(400, 401, 403, 404),
         },
     },
 }
@@ -229,6 +372,34 @@ SCHEMAS: Final[dict[str, Any]] = {
             "finished": {"type": "boolean"},
         },
     },
+    "Identity": {
+        "type": "object",
+        "required": ["username", "groups"],
+        "properties": {"username": _STRING, "groups": {"type": "array", "items": _STRING}},
+    },
+    "Capabilities": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"type": "object"}}},
+    },
+    "RunPage": {
+        "type": "object",
+        "required": ["items", "continue", "total"],
+        "properties": {
+            "items": {"type": "array", "items": {"type": "object"}},
+            "continue": {"type": ["string", "null"]},
+            "total": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Uploaded": {
+        "type": "object",
+        "required": ["upload", "size", "contentType"],
+        "properties": {
+            "upload": {"type": "string", "pattern": SHA256_PATTERN},
+            "size": {"type": "integer", "minimum": 1},
+            "contentType": _STRING,
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status"],
@@ -249,11 +420,13 @@ def route_operations(router: web.UrlDispatcher) -> set[tuple[str, str]]:
     return found
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the gateway."""
+def openapi_document(registered: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the gateway: the operations of `registered` (method, path)
+    (`route_operations` of an application), or all of them when None."""
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), operation in sorted(OPERATIONS.items()):
-        paths.setdefault(path, {})[method.lower()] = operation
+        if registered is None or (method, path) in registered:
+            paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {

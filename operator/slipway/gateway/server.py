@@ -4,6 +4,8 @@
     GET  /v1/namespaces/{ns}/sequenceruns/{name}     a run's status; `?wait=30s` long-polls
     GET  /healthz, /readyz                           probes
     GET  /openapi.json                               this API as an OpenAPI 3.1 document
+    POST /v1/namespaces/{ns}/taskexecutions/{name}/approval   a person's decision (approvals.py)
+    and, with the web page, the page's routes (web.py)
 
 Every answer, errors included, is JSON; every error is `{error, message}` with a 4xx status a
 person can act on, or 503 with `Retry-After` when the API server is slow or down (see
@@ -52,9 +54,9 @@ from slipway.events import (
 )
 from slipway.gateway import approvals
 from slipway.gateway.auth import AuthError, KubernetesAuthorizer, bearer_token
-from slipway.gateway.errors import json_errors, problem, read_body
+from slipway.gateway.errors import bad_name, json_errors, problem, read_body, refused_by_api
 from slipway.gateway.limits import GatewayLimits, api_call
-from slipway.gateway.openapi import openapi_document
+from slipway.gateway.openapi import openapi_document, route_operations
 from slipway.gateway.web import WebOptions, prepare_trigger
 from slipway.gateway.web import register as register_web
 from slipway.kube.client import Kube, Ref
@@ -89,13 +91,13 @@ def build_app(gateway: Gateway, page: WebOptions | None = None) -> web.Applicati
         middlewares=[metrics.gateway_middleware, json_errors(gateway.limits)],
     )
     if page is not None:
-        register_web(app, page)
+        register_web(app, page, gateway.authorizer, gateway.limits)
     routes = Routes(gateway)
     app.router.add_post("/v1/namespaces/{namespace}/events", routes.post_event)
     app.router.add_get("/v1/namespaces/{namespace}/sequenceruns/{name}", routes.get_run)
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
-    approvals.add_routes(app, gateway.kube, gateway.authorizer, gateway.wake)
+    approvals.add_routes(app, gateway.kube, gateway.authorizer, gateway.wake, gateway.limits)
     app.router.add_get("/openapi.json", routes.openapi)
     return app
 
@@ -120,7 +122,9 @@ class Routes:
         return web.json_response({"status": "ready"})
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.json_response(openapi_document())
+        """The document of the routes this application registered (the page's routes only
+        when it serves the page)."""
+        return web.json_response(openapi_document(route_operations(request.app.router)))
 
     def _api(self, call: Any) -> Any:
         """One API call, bounded in time (503 when the API server is slow or down)."""
@@ -129,7 +133,7 @@ class Routes:
     async def post_event(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
         if not is_name(namespace):
-            return _bad_name("namespace", namespace)
+            return bad_name("namespace", namespace)
         limits = self.g.limits
         body = await read_body(request, limits)
         try:
@@ -155,7 +159,7 @@ class Routes:
             kind = {404: "not_found", 409: "conflict"}.get(error.status, "bad_request")
             return problem(error.status, kind, error.message)
         except KubeError as error:  # not transient (api_call turned those into 503)
-            return _refused_by_api(error)
+            return refused_by_api(error)
 
     async def _trigger(
         self, request: web.Request, namespace: str, trigger: SequenceTrigger
@@ -276,9 +280,9 @@ class Routes:
         namespace = request.match_info["namespace"]
         name = request.match_info["name"]
         if not is_name(namespace):
-            return _bad_name("namespace", namespace)
+            return bad_name("namespace", namespace)
         if not is_object_name(name):
-            return _bad_name("run name", name)
+            return bad_name("run name", name)
         try:
             token = bearer_token(request.headers.get("Authorization"))
             await self.g.authorizer.authorize(token, "get", namespace)
@@ -295,7 +299,7 @@ class Routes:
         try:
             body = await self._api(self.g.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name)))
         except KubeError as error:
-            return _refused_by_api(error)
+            return refused_by_api(error)
         if body is None:
             return problem(404, "not_found", f"SequenceRun {namespace}/{name} does not exist")
         if wait > 0 and not _finished(body):
@@ -320,26 +324,6 @@ class Routes:
         except (KubeError, aiohttp.ClientError, TimeoutError) as error:  # answer with what we have
             log.info("watch of %s/%s ended early: %s", namespace, name, error)
         return body
-
-
-def _bad_name(what: str, value: str) -> web.Response:
-    shown = value if len(value) <= 80 else value[:80] + "…"
-    return problem(
-        400,
-        "bad_name",
-        f"{what} {shown!r} is not a Kubernetes name (lower-case letters, digits, '-')",
-    )
-
-
-def _refused_by_api(error: KubeError) -> web.Response:
-    """The API server refused a request the gateway made for the caller (e.g. a run too
-    large to store, or an invalid name): the caller's problem, said as the API server said it."""
-    message = error.message
-    status = error.status if error.status in (400, 404, 409, 413, 422) else 422
-    if error.status in (401, 403):  # the operator's own rights are missing: not the caller's
-        status = 503
-        log.error("the API server refused the gateway: %s", message)
-    return problem(status, "refused_by_api", f"the Kubernetes API server refused: {message}")
 
 
 def _finished(body: dict[str, Any]) -> bool:

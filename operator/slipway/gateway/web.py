@@ -8,10 +8,14 @@
     POST /v1/namespaces/{ns}/uploads                   a file for a run (see uploads.py)
     GET  /v1/namespaces/{ns}/sequenceruns/{run}/uploads/{sha256}   for tools (see uploads.py)
 
-Who may: the same Kubernetes identities and RBAC as the event API. Every answer except the
-page and the event stream is JSON; errors are `{error, message}`. Runs are still started
-with a CloudEvent POSTed to `/v1/namespaces/{ns}/events` (the page does exactly that), whose
-data the gateway checks against the sequence's `inputs` (`prepare_trigger`).
+Who may: the same Kubernetes identities and RBAC as the event API, through the same
+`KubernetesAuthorizer` (cached, negative cache, bounded concurrency); every Kubernetes call is
+bounded in time (`api_call`: 503 with Retry-After when the API server is slow or down), and
+names are checked before any call (400). Every answer except the page and the event stream is
+JSON; errors are `{error, message}`; the routes are in `/openapi.json` (`openapi.OPERATIONS`).
+Runs are still started with a CloudEvent POSTed to `/v1/namespaces/{ns}/events` (the page does
+exactly that), whose data the gateway checks against the sequence's `inputs`
+(`prepare_trigger`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -38,8 +42,10 @@ from slipway.constants import (
 )
 from slipway.engine.inputs import check_inputs, problems_message
 from slipway.engine.objects import triggered_by_label
-from slipway.gateway.auth import AuthError, bearer_token
-from slipway.gateway.errors import problem
+from slipway.events import is_name, is_object_name
+from slipway.gateway.auth import AuthError, Caller, KubernetesAuthorizer, bearer_token
+from slipway.gateway.errors import ProblemError, check_names, problem
+from slipway.gateway.limits import GatewayLimits, UnavailableError, api_call
 from slipway.gateway.uploads import (
     UploadError,
     UploadStore,
@@ -48,10 +54,12 @@ from slipway.gateway.uploads import (
     sweeper,
 )
 from slipway.gateway.views import capabilities, run_view
-from slipway.kube.access import Access, Identity, list_everywhere
+from slipway.kube.access import list_everywhere
 from slipway.kube.client import Body, Kube, Ref
+from slipway.kube.errors import KubeError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATIC = Path(__file__).parent / "static"
 #: The page's policy: its own scripts and styles only, no inline code, no framing.
@@ -84,7 +92,6 @@ class WebOptions:
     """What the page's routes need besides the event gateway."""
 
     kube: Kube
-    access: Access
     gateway_url: str
     namespace: str | None = None
     event_type_prefix: str = ""
@@ -129,10 +136,16 @@ def prepare_trigger(
     return data
 
 
-def register(app: web.Application, options: WebOptions) -> None:
-    """Add the page and its routes to the gateway's application."""
+def register(
+    app: web.Application,
+    options: WebOptions,
+    authorizer: KubernetesAuthorizer,
+    limits: GatewayLimits,
+) -> None:
+    """Add the page and its routes to the gateway's application (who may: `authorizer`,
+    the event API's; Kubernetes calls bounded by `limits.api_timeout`)."""
     app[WEB] = options
-    routes = WebRoutes(options)
+    routes = WebRoutes(options, authorizer, limits)
     app.router.add_get("/", routes.page)
     app.router.add_get("/static/{file}", routes.static)
     app.router.add_get("/v1/whoami", routes.whoami)
@@ -148,26 +161,29 @@ def register(app: web.Application, options: WebOptions) -> None:
 
 
 class WebRoutes:
-    def __init__(self, options: WebOptions) -> None:
+    def __init__(
+        self, options: WebOptions, authorizer: KubernetesAuthorizer, limits: GatewayLimits
+    ) -> None:
         self.o = options
+        self.authorizer = authorizer
+        self.limits = limits
 
     # ------------------------------------------------------------------ helpers
-    async def _who(self, request: web.Request) -> Identity:
-        token = bearer_token(request.headers.get("Authorization"))
-        who = await self.o.access.identify(token)
-        if not who.known:
-            raise AuthError(401, "the bearer token was not accepted by the Kubernetes API")
-        return who
+    async def _api(self, call: Awaitable[T]) -> T:
+        """One Kubernetes API call, bounded in time (503 when the API server is slow or
+        down)."""
+        return await api_call(call, self.limits.api_timeout)
 
-    async def _may(self, who: Identity, verb: str, namespace: str) -> None:
+    async def _who(self, request: web.Request) -> Caller:
+        return await self.authorizer.identify(bearer_token(request.headers.get("Authorization")))
+
+    async def _may(self, request: web.Request, verb: str, namespace: str) -> Caller:
+        """The caller, when they may `verb` sequenceruns in `namespace`; AuthError else."""
+        token = bearer_token(request.headers.get("Authorization"))
         if self.o.namespace and namespace != self.o.namespace:
+            await self.authorizer.identify(token)  # 401 before 403, as elsewhere
             raise AuthError(403, f"this gateway serves namespace {self.o.namespace} only")
-        if not await self.o.access.allowed(who, verb, namespace):
-            raise AuthError(
-                403,
-                f"{who.username} may not {verb} sequenceruns.slipway.dev in namespace "
-                f"{namespace}; grant it with a Role and RoleBinding",
-            )
+        return await self.authorizer.caller(token, verb, namespace)
 
     @staticmethod
     def _auth_problem(error: AuthError) -> web.Response:
@@ -201,14 +217,12 @@ class WebRoutes:
 
     async def capabilities(self, request: web.Request) -> web.Response:
         try:
-            who = await self._who(request)
+            await self._who(request)
         except AuthError as error:
             return self._auth_problem(error)
-        shipyards = await list_everywhere(self.o.kube, SHIPYARD_PLURAL, self.o.namespace)
+        shipyards = await self._api(list_everywhere(self.o.kube, SHIPYARD_PLURAL, self.o.namespace))
         namespaces = sorted({s["metadata"]["namespace"] for s in shipyards})
-        allowed = await asyncio.gather(
-            *(self.o.access.allowed(who, "create", ns) for ns in namespaces)
-        )
+        allowed = await asyncio.gather(*(self._allowed(request, ns) for ns in namespaces))
         may = {ns for ns, ok in zip(namespaces, allowed, strict=True) if ok}
         items = [
             item
@@ -222,12 +236,19 @@ class WebRoutes:
         ]
         return web.json_response({"items": items})
 
+    async def _allowed(self, request: web.Request, namespace: str) -> bool:
+        try:
+            await self._may(request, "create", namespace)
+        except AuthError:
+            return False
+        return True
+
     async def list_runs(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
+        check_names(namespace)
         mine = request.query.get("mine", "").lower() in ("true", "1", "yes")
         try:
-            who = await self._who(request)
-            await self._may(who, "get" if mine else "list", namespace)
+            who = await self._may(request, "get" if mine else "list", namespace)
         except AuthError as error:
             return self._auth_problem(error)
         try:
@@ -235,8 +256,12 @@ class WebRoutes:
             start = int(request.query.get("continue", "0") or "0")
         except ValueError:
             return problem(400, "bad_query", "limit and continue are whole numbers")
+        if start < 0:
+            return problem(400, "bad_query", "continue is the `continue` of the page before")
         selector = f"{LABEL_TRIGGERED_BY}={triggered_by_label(who.username)}" if mine else ""
-        runs = await self.o.kube.list(SEQUENCERUN_PLURAL, namespace, label_selector=selector)
+        runs = await self._api(
+            self.o.kube.list(SEQUENCERUN_PLURAL, namespace, label_selector=selector)
+        )
         runs.sort(
             key=lambda r: (r["metadata"].get("creationTimestamp", ""), r["metadata"]["name"]),
             reverse=True,
@@ -254,12 +279,12 @@ class WebRoutes:
     async def events(self, request: web.Request) -> web.StreamResponse:
         namespace = request.match_info["namespace"]
         name = request.match_info["name"]
+        check_names(namespace, name, "run name")
         try:
-            who = await self._who(request)
-            await self._may(who, "get", namespace)
+            await self._may(request, "get", namespace)
         except AuthError as error:
             return self._auth_problem(error)
-        run = await self.o.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name))
+        run = await self._api(self.o.kube.get(Ref(SEQUENCERUN_PLURAL, namespace, name)))
         if run is None:
             return problem(404, "not_found", f"SequenceRun {namespace}/{name} does not exist")
         response = web.StreamResponse(
@@ -282,9 +307,16 @@ class WebRoutes:
                     if text != last or kind == "end":
                         await response.write(f"event: {kind}\ndata: {text}\n\n".encode())
                         last = text
-            await response.write_eof()
         except ConnectionError:  # the page went away: its watches are closed above
             log.debug("event stream of %s/%s closed by the client", namespace, name)
+            return response
+        except (UnavailableError, KubeError) as error:  # the answer has begun: end it early
+            why = getattr(error, "message", str(error)).replace("\n", " ")
+            log.info("event stream of %s/%s ended early: %s", namespace, name, why)
+            with contextlib.suppress(ConnectionError):
+                await response.write(f": ended early, reconnect: {why}\n\n".encode())
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
         return response
 
     async def _views(self, namespace: str, name: str) -> AsyncGenerator[tuple[str, Body]]:
@@ -293,15 +325,19 @@ class WebRoutes:
         deadline = time.monotonic() + STREAM_SECONDS
         selector = f"{LABEL_RUN}={name}"
         while time.monotonic() < deadline:
-            runs, run_version = await self.o.kube.list_with_version(
-                SEQUENCERUN_PLURAL, namespace, field_selector=f"metadata.name={name}"
+            runs, run_version = await self._api(
+                self.o.kube.list_with_version(
+                    SEQUENCERUN_PLURAL, namespace, field_selector=f"metadata.name={name}"
+                )
             )
             if not runs:
                 yield "end", {"namespace": namespace, "name": name, "deleted": True}
                 return
             run = runs[0]
-            executions, exec_version = await self.o.kube.list_with_version(
-                TASKEXECUTION_PLURAL, namespace, label_selector=selector
+            executions, exec_version = await self._api(
+                self.o.kube.list_with_version(
+                    TASKEXECUTION_PLURAL, namespace, label_selector=selector
+                )
             )
             by_name = {e["metadata"]["name"]: e for e in executions}
             view = run_view(run, list(by_name.values()))
@@ -384,9 +420,9 @@ class WebRoutes:
     # ------------------------------------------------------------------ uploads
     async def upload(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
+        check_names(namespace)
         try:
-            who = await self._who(request)
-            await self._may(who, "create", namespace)
+            await self._may(request, "create", namespace)
         except AuthError as error:
             return self._auth_problem(error)
         if self.o.uploads is None:
@@ -397,7 +433,9 @@ class WebRoutes:
             return problem(
                 400, "bad_query", "say ?capability=<shipyard>/<stage>/<sequence>&input=<name>"
             )
-        shipyard = await self.o.kube.get(Ref(SHIPYARD_PLURAL, namespace, where[0]))
+        shipyard = None
+        if is_object_name(where[0]) and is_name(where[1]) and is_name(where[2]):
+            shipyard = await self._api(self.o.kube.get(Ref(SHIPYARD_PLURAL, namespace, where[0])))
         found = None
         if shipyard is not None:
             for item in capabilities(namespace, shipyard):
@@ -417,9 +455,19 @@ class WebRoutes:
                 413, "too_large", f"the file is larger than {self.o.uploads.max_bytes} bytes"
             )
         try:
-            stored = await self.o.uploads.save(
-                request.content.iter_chunked(64 * 1024), declared, spec["contentMediaType"]
+            stored = await asyncio.wait_for(
+                self.o.uploads.save(
+                    request.content.iter_chunked(64 * 1024), declared, spec["contentMediaType"]
+                ),
+                self.limits.body_timeout,
             )
+        except TimeoutError:
+            raise ProblemError(
+                408,
+                "request_timeout",
+                f"the file did not arrive within {self.limits.body_timeout:g} s "
+                "(SLIPWAY_GATEWAY_BODY_TIMEOUT)",
+            ) from None
         except UploadError as error:
             return problem(error.status, error.error, error.message)
         return web.json_response(
@@ -430,15 +478,14 @@ class WebRoutes:
     async def get_upload(self, request: web.Request) -> web.StreamResponse:
         if self.o.uploads is None:
             return problem(404, "uploads_disabled", "this gateway takes no uploads")
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        check_names(namespace, name, "run name")
         try:
             token = bearer_token(request.headers.get("Authorization"))
-            return await serve_upload(
-                self.o.kube,
-                self.o.uploads,
-                request.match_info["namespace"],
-                request.match_info["name"],
-                request.match_info["sha"],
-                token,
+            return await self._api(
+                serve_upload(
+                    self.o.kube, self.o.uploads, namespace, name, request.match_info["sha"], token
+                )
             )
         except AuthError as error:
             return self._auth_problem(error)
