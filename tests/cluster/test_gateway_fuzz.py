@@ -1,7 +1,12 @@
 """The real gateway, on the real control plane, under fuzzing: schemathesis generates
-requests from its OpenAPI document (valid and invalid ones) and a raw-socket fuzzer sends
-broken HTTP. Any 5xx, any error that is not JSON `{error, message}`, any answer that breaks
-the document, and any connection dropped without an answer fails the test."""
+requests from its OpenAPI document (valid and invalid ones) for every route the operator
+serves, the web page's included, and a raw-socket fuzzer sends broken HTTP. Any 5xx, any
+error that is not JSON `{error, message}`, any answer that breaks the document, and any
+connection dropped without an answer fails the test.
+
+The event stream is read bounded (schemathesis stops reading an event stream after the
+request's timeout in total); half of the generated stream requests name a run that finished,
+whose stream ends at once, and a third of the generated uploads name a real file input."""
 
 from __future__ import annotations
 
@@ -35,9 +40,13 @@ from tests.conftest import OperatorProcess
 pytestmark = pytest.mark.usefixtures("crds")
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Generated requests per operation and generation mode (valid, invalid): 5 operations x 2 x
-#: 80 = 800 requests from schemathesis, plus RAW_REQUESTS from the raw fuzzer.
-EXAMPLES = 80
+#: Generated requests per operation and generation mode (valid, invalid): 13 operations
+#: (all but /openapi.json) x 2 x 50 = 1,300 requests from schemathesis (fewer in the invalid
+#: mode: an operation with nothing to get wrong is skipped), plus RAW_REQUESTS from the raw
+#: fuzzer.
+EXAMPLES = 50
+#: Seconds an event stream is read for (the stream of a run that has not finished goes on).
+STREAM_SECONDS = 5
 RAW_REQUESTS = 600
 
 
@@ -83,19 +92,59 @@ def operator(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[Opera
     assert code in (0, -signal.SIGTERM), f"operator exited with {code}:\n{log}"
 
 
+PHOTO = {
+    "name": "photo",
+    "title": "A photo",
+    "tasks": [{"name": "t"}],
+    "inputs": {"properties": {"image": {"contentMediaType": "image/*"}}, "required": ["image"]},
+}
+#: A run that finishes at once (its sequence does not exist): its event stream ends at once.
+FINISHED_RUN = "finished"
+
+
 @pytest.fixture
 def token(api_client: client.ApiClient, namespace: str, k8s: Cluster) -> str:
-    """A client allowed to create and read runs, and a Shipyard for its triggers."""
-    k8s.shipyard("fuzz", [stage("dev", {"name": "sequence-one", "tasks": [{"name": "t"}]})])
-    return service_account_token(api_client, namespace, "fuzzer", ["create", "get"])
+    """A client allowed to create, read and list runs, and a Shipyard for its triggers (a
+    titled sequence with a file input too, for the page's routes)."""
+    k8s.shipyard("fuzz", [stage("dev", {"name": "sequence-one", "tasks": [{"name": "t"}]}, PHOTO)])
+    return service_account_token(api_client, namespace, "fuzzer", ["create", "get", "list"])
+
+
+@pytest.fixture
+def finished_run(operator: OperatorProcess, k8s: Cluster) -> str:
+    k8s.run(FINISHED_RUN, "fuzz", "dev", "no-such-sequence")
+    k8s.finished(FINISHED_RUN)
+    return FINISHED_RUN
+
+
+def can_be_invalid(operation: dict[str, Any]) -> bool:
+    """Whether a request can break `operation`'s rules: a body, a required parameter, or
+    one with more rules than "a string"."""
+    return bool(operation.get("requestBody")) or any(
+        p.get("required") or set(p.get("schema", {})) - {"type"}
+        for p in operation.get("parameters", [])
+    )
+
+
+def pin(case: Any, count: int, finished_run: str) -> dict[str, Any]:
+    """Point some generated requests at real things (a finished run, a file input), so that
+    the routes are fuzzed past their first check; extra arguments for the call."""
+    if case.path.endswith("/sequenceruns/{name}/events"):
+        if count % 2 and case.path_parameters:
+            case.path_parameters["name"] = finished_run
+        return {"timeout": STREAM_SECONDS}
+    if case.path.endswith("/uploads") and count % 3 == 0 and isinstance(case.query, dict):
+        case.query.update({"capability": "fuzz/dev/photo", "input": "image"})
+    return {"timeout": 30}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_schemathesis_finds_no_server_error_and_no_broken_answer(
-    operator: OperatorProcess, token: str, mode: GenerationMode
+    operator: OperatorProcess, token: str, finished_run: str, mode: GenerationMode
 ) -> None:
-    """Every operation of /openapi.json, with generated valid (then invalid) requests, half
-    of them with a real token: every answer conforms to the document."""
+    """Every operation of /openapi.json (the page's routes included), with generated valid
+    (then invalid) requests, half of them with a real token: every answer conforms to the
+    document."""
     schema = schemathesis.openapi.from_url(f"{operator.gateway_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     fuzzed = {(o.method.upper(), o.path) for o in operations}
@@ -103,9 +152,7 @@ def test_schemathesis_finds_no_server_error_and_no_broken_answer(
     sent = itertools.count()
     for operation in operations:
         described = OPERATIONS[(operation.method.upper(), operation.path)]
-        if not mode.is_positive and not (
-            described.get("parameters") or described.get("requestBody")
-        ):
+        if not mode.is_positive and not can_be_invalid(described):
             continue  # nothing in it can be invalid
 
         @settings(
@@ -118,9 +165,11 @@ def test_schemathesis_finds_no_server_error_and_no_broken_answer(
         )
         @given(case=operation.as_strategy(generation_mode=mode))
         def fuzz(case: Any) -> None:
-            headers = {"Authorization": f"Bearer {token}"} if next(sent) % 2 else None
+            count = next(sent)
+            headers = {"Authorization": f"Bearer {token}"} if count % 2 else None
+            extra = pin(case, count // 2, finished_run)
             case.call_and_validate(
-                base_url=operator.gateway_url, headers=headers, checks=CHECKS, timeout=30
+                base_url=operator.gateway_url, headers=headers, checks=CHECKS, **extra
             )
 
         fuzz()

@@ -185,7 +185,12 @@ OPERATIONS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "operationId": "staticFile",
         "summary": "A file of the page: its script, style sheet or icon",
         "parameters": [
-            {"name": "file", "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": "file",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+            }
         ],
         "responses": {
             "200": {
