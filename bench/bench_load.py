@@ -106,24 +106,85 @@ async def send_load(
 
 
 def runs_by_phase() -> dict[str, str]:
-    """Every SequenceRun of the namespace and its phase (paged, as the list may be long)."""
-    from kubernetes import client, config
+    """Every SequenceRun of the namespace and its phase, as the API server's table (the
+    printer columns only: runs with large data would make a full listing huge), paged."""
+    from kubernetes import config
 
     api = config.new_client_from_config()
-    custom = client.CustomObjectsApi(api)
     phases: dict[str, str] = {}
     token = None
     while True:
-        page = custom.list_namespaced_custom_object(
-            "slipway.dev", "v1alpha1", NAMESPACE, "sequenceruns", limit=10, _continue=token
+        query: list[tuple[str, Any]] = [("limit", 500)] + ([("continue", token)] if token else [])
+        request = api.param_serialize(
+            "GET",
+            f"/apis/slipway.dev/v1alpha1/namespaces/{NAMESPACE}/sequenceruns",
+            query_params=query,
+            header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+            auth_settings=["BearerToken"],
         )
-        for item in page["items"]:
-            phases[item["metadata"]["name"]] = (item.get("status") or {}).get("phase", "")
-        token = page["metadata"].get("continue")
+        answer = api.call_api(*request)
+        answer.read()
+        table = json.loads(answer.data)
+        column = [c["name"] for c in table["columnDefinitions"]].index("Phase")
+        for row in table["rows"]:
+            phases[row["object"]["metadata"]["name"]] = row["cells"][column] or ""
+        token = table["metadata"].get("continue")
         if not token:
             break
     api.close()
     return phases
+
+
+def one_round(
+    args: argparse.Namespace, gateway: str, token: str, data: dict[str, Any], pid: int, idle: int
+) -> bool:
+    """Send one round of triggers, let the runs finish, print the figures; True when an
+    accepted run was lost."""
+    began = time.monotonic()
+    results = asyncio.run(
+        send_load(
+            f"{gateway}/v1/namespaces/{NAMESPACE}/events", token, args.rate, args.seconds, data
+        )
+    )
+    sent_for = time.monotonic() - began
+    statuses = Counter(status for _, status, _ in results)
+    accepted = {run for _, status, run in results if status == 202}
+    refused = statuses[503] + statuses[429]
+    latencies = [latency for latency, status, _ in results if status]
+    peak_during = rss_kib(pid)[1]
+
+    deadline = time.monotonic() + args.drain
+    while time.monotonic() < deadline:  # a condition with a deadline, listed every 5 s
+        phases = runs_by_phase()
+        if all(phases.get(run) == "Finished" for run in accepted):
+            break
+        time.sleep(5)
+    drain_for = time.monotonic() - began - sent_for
+    phases = runs_by_phase()
+    missing = [run for run in accepted if run not in phases]
+    unfinished = [run for run in accepted if phases.get(run) not in (None, "Finished")]
+    now_rss, peak = rss_kib(pid)
+    print(f"sent {len(results)} in {sent_for:.1f} s ({len(results) / sent_for:.0f}/s)")
+    print(f"answers: {dict(sorted(statuses.items()))}  (0: no answer)")
+    reasons = Counter(f"{status} {why}" for _, status, why in results if status >= 400)
+    if reasons:
+        print("refusals by reason:", ", ".join(f"{r}: {n}" for r, n in reasons.most_common()))
+    print(
+        f"accepted {len(accepted)}, refused {refused} (503/429), "
+        f"other {len(results) - len(accepted) - refused}"
+    )
+    print(f"lost (accepted, no run): {len(missing)}")
+    print(f"not finished after {drain_for:.0f} s of drain: {len(unfinished)}")
+    print(
+        f"gateway answer time p50 {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
+    )
+    print(
+        f"operator RSS: idle {idle / 1024:.1f} MiB, "
+        f"peak while sending {peak_during / 1024:.1f} MiB, "
+        f"peak {peak / 1024:.1f} MiB, now {now_rss / 1024:.1f} MiB"
+    )
+    return bool(missing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--data-kib", type=int, default=0, help="KiB of data per run")
     parser.add_argument("--drain", type=float, default=300.0, help="seconds to let runs finish")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="send and drain this many times (memory after each: kept, or reused?)",
+    )
     args = parser.parse_args(argv)
 
     fresh_namespace(NAMESPACE)
@@ -188,51 +255,12 @@ def main(argv: list[str] | None = None) -> int:
             f"load: {args.rate:g} triggers/s for {args.seconds:g} s, {args.data_kib} KiB data "
             f"each; operator idle RSS {idle / 1024:.1f} MiB; load average {os.getloadavg()[0]:.1f}"
         )
-        began = time.monotonic()
-        results = asyncio.run(
-            send_load(
-                f"{gateway}/v1/namespaces/{NAMESPACE}/events", token, args.rate, args.seconds, data
-            )
-        )
-        sent_for = time.monotonic() - began
-        statuses = Counter(status for _, status, _ in results)
-        accepted = {run for _, status, run in results if status == 202}
-        refused = statuses[503] + statuses[429]
-        latencies = [latency for latency, status, _ in results if status]
-        peak_during = rss_kib(operator.pid)[1]
-
-        deadline = time.monotonic() + args.drain
-        while time.monotonic() < deadline:  # a condition with a deadline, listed every 5 s
-            phases = runs_by_phase()
-            if all(phases.get(run) == "Finished" for run in accepted):
-                break
-            time.sleep(5)
-        drain_for = time.monotonic() - began - sent_for
-        phases = runs_by_phase()
-        missing = [run for run in accepted if run not in phases]
-        unfinished = [run for run in accepted if phases.get(run) not in (None, "Finished")]
-        now_rss, peak = rss_kib(operator.pid)
-        print(f"sent {len(results)} in {sent_for:.1f} s ({len(results) / sent_for:.0f}/s)")
-        print(f"answers: {dict(sorted(statuses.items()))}  (0: no answer)")
-        reasons = Counter(f"{status} {why}" for _, status, why in results if status >= 400)
-        if reasons:
-            print("refusals by reason:", ", ".join(f"{r}: {n}" for r, n in reasons.most_common()))
-        print(
-            f"accepted {len(accepted)}, refused {refused} (503/429), "
-            f"other {len(results) - len(accepted) - refused}"
-        )
-        print(f"lost (accepted, no run): {len(missing)}")
-        print(f"not finished after {drain_for:.0f} s of drain: {len(unfinished)}")
-        print(
-            f"gateway answer time p50 {statistics.median(latencies) * 1000:.0f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
-        )
-        print(
-            f"operator RSS: idle {idle / 1024:.1f} MiB, "
-            f"peak while sending {peak_during / 1024:.1f} MiB, "
-            f"peak {peak / 1024:.1f} MiB, now {now_rss / 1024:.1f} MiB"
-        )
-        return 1 if missing else 0
+        failed = False
+        for round_ in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"--- round {round_} of {args.rounds}")
+            failed |= one_round(args, gateway, token, data, operator.pid, idle)
+        return 1 if failed else 0
     finally:
         stop(children)
         kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
