@@ -234,7 +234,59 @@ def gen_auth_and_reads(rnd: random.Random, t: Target) -> bytes:
     )
 
 
+def gen_page_routes(rnd: random.Random, t: Target) -> bytes:
+    """The web page's routes and the approval route: odd names, queries, tokens and bodies."""
+    auth = rnd.choice(
+        ["", "Bearer", "Bearer " + "x" * 64, f"Bearer {t.token}", f"Bearer {t.token}"]
+    )
+    headers = [("Authorization", auth)] if auth else []
+    name = rnd.choice(["x", "finished-run", "A_B", "%00", "a" * 300, "..", "%2F", "r.1"])
+    namespace = rnd.choice([t.namespace, t.namespace, "NO_PE", "kube-system", "a" * 70])
+    base = f"/v1/namespaces/{namespace}"
+    junk = _junk(rnd, rnd.randint(0, 30)).replace(" ", "%20").replace("#", "%23")
+    choice = rnd.randrange(8)
+    if choice == 0:
+        return _head("GET", rnd.choice(["/v1/whoami", "/v1/capabilities"]), headers)
+    if choice == 1:
+        query = rnd.choice(
+            ["", "?mine=true", f"?limit={junk}", "?continue=-5", "?limit=1e9&continue=x"]
+        )
+        return _head("GET", f"{base}/sequenceruns{query}", headers)
+    if choice == 2:
+        return _head("GET", f"{base}/sequenceruns/{name}/events", headers)
+    if choice == 3:
+        sha = rnd.choice(["0" * 64, "zz", junk or "x"])
+        return _head("GET", f"{base}/sequenceruns/{name}/uploads/{sha}", headers)
+    if choice == 4:
+        return _head(
+            "GET", f"/static/{rnd.choice(['app.js', '..%2Fserver.py', '.env', junk or 'x'])}", []
+        )
+    if choice == 5:  # uploads: odd capabilities, types and bodies
+        capability = rnd.choice(["fuzz/dev/sequence-one", "x/y", "NO/PE/x", junk])
+        body = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 2000)))
+        kind = rnd.choice(["image/jpeg", "text/plain", "", "image/*", "\x00"])
+        extra = [("Content-Type", kind)] if kind else []
+        return _head(
+            "POST", f"{base}/uploads?capability={capability}&input=image", [*headers, *extra], body
+        )
+    approval = f"{base}/taskexecutions/{name}/approval"
+    body = rnd.choice(
+        [
+            b'{"decision": "approve"}',
+            b'{"decision": "maybe", "comment": 5}',
+            b"[" * 5000 + b"]" * 5000,
+            b"{" + b" " * 20_000 + b"}",
+            b"decision=approve",
+            b"",
+            b'{"decision": ',
+        ]
+    )
+    kind = rnd.choice(["application/json", "text/plain", "application/merge-patch+json"])
+    return _head("POST", approval, [*headers, ("Content-Type", kind)], body)
+
+
 GENERATORS: dict[str, Gen] = {
+    "page/approval": gen_page_routes,
     "route/method": gen_route,
     "request line": gen_request_line,
     "headers": gen_headers,
