@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+from collections.abc import Callable
 
 import aiohttp
 import kopf
@@ -97,6 +99,9 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         )
 
     announcer = asyncio.create_task(announce(), name="ready announcer")
+    trimmer = asyncio.create_task(
+        release_freed_memory(settings.memory_trim_seconds), name="memory trim"
+    )
     try:
         await kopf.operator(
             standalone=True,
@@ -108,12 +113,38 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         )
     finally:
         announcer.cancel()
-        await asyncio.gather(announcer, return_exceptions=True)
+        trimmer.cancel()
+        await asyncio.gather(announcer, trimmer, return_exceptions=True)
         await runner.cleanup()
         await session.close()
         await kube.close()
         if stop_metrics is not None:
             stop_metrics()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None on a system without it."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+async def release_freed_memory(seconds: float) -> None:
+    """Every `seconds` (0: never), give the memory Python freed back to the system. A run's
+    data (up to SLIPWAY_MAX_RUN_DATA_BYTES, several copies per write and watch event) passes
+    through the operator as big short-lived strings; glibc keeps the pages they leave, so
+    without this the resident memory stays at the peak of a burst of large runs
+    (docs/performance.md). Runs in a thread: the event loop is not held."""
+    trim = _malloc_trim() if seconds > 0 else None
+    if trim is None:
+        return
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(trim, 0)
 
 
 async def _callback_key(kube: Kube, settings: Settings) -> bytes:

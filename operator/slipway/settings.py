@@ -78,6 +78,15 @@ class Settings(BaseModel):
         gt=0,
         description="How often uploads no run refers to (any more) are looked for and removed.",
     )
+    memory_trim_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "How often the operator hands memory it freed back to the system (glibc's "
+            "malloc_trim; large run data leaves big freed blocks that would otherwise keep its "
+            "resident memory at the peak of a burst); 0: never."
+        ),
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
         description="Where the local control plane keeps binaries and state (never the repo).",
