@@ -199,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="send and drain this many times (memory after each: kept, or reused?)",
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="then wait this long and print the operator's memory again (e.g. 45)",
+    )
     args = parser.parse_args(argv)
 
     fresh_namespace(NAMESPACE)
@@ -260,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.rounds > 1:
                 print(f"--- round {round_} of {args.rounds}")
             failed |= one_round(args, gateway, token, data, operator.pid, idle)
+        if args.settle > 0:  # memory once nothing runs (the operator trims every 30 s)
+            time.sleep(args.settle)
+            print(
+                f"operator RSS {args.settle:g} s after the last run finished: "
+                f"{rss_kib(operator.pid)[0] / 1024:.1f} MiB"
+            )
         return 1 if failed else 0
     finally:
         stop(children)
