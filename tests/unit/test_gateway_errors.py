@@ -153,6 +153,14 @@ CASES = [
     ),
     ("body too large", post(b"{}", length=5_000_000), 413, "too_large"),
     (
+        "token not UTF-8",  # found by bench/fuzz_gateway.py: it was a 500
+        b"GET /v1/namespaces/ns/sequenceruns/x HTTP/1.1\r\n"
+        + HOST.encode()
+        + b"Authorization: Bearer abc\xe9def\r\nConnection: close\r\n\r\n",
+        401,
+        "unauthorized",
+    ),
+    (
         "bad namespace",
         b"GET /v1/namespaces/NO_PE/sequenceruns/x HTTP/1.1\r\n"
         + HOST.encode()

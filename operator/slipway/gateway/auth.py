@@ -39,13 +39,18 @@ class AuthError(Exception):
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The token of an `Authorization: Bearer …` header; AuthError(401) otherwise."""
+    """The token of an `Authorization: Bearer …` header; AuthError(401) otherwise (also for a
+    token that is not printable ASCII: no Kubernetes or callback token is, and the header may
+    carry bytes that are not even UTF-8)."""
     if not authorization:
         raise AuthError(401, "send `Authorization: Bearer <token>` (a Kubernetes token)")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(401, "the Authorization header must be `Bearer <token>`")
-    return token.strip()
+    token = token.strip()
+    if not (token.isascii() and token.isprintable()):  # tokens are printable ASCII
+        raise AuthError(401, "the bearer token must be printable ASCII characters")
+    return token
 
 
 #: A cached decision's key: token digest, verb, namespace, resource, name.
