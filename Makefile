@@ -67,8 +67,8 @@ demo-capabilities: binaries  ## the seed's two capabilities with real tools: a p
 demo-web: binaries  ## the web page with both capabilities and the real tools, until Ctrl-C
 	$(BIN)/python tasks/demo/web.py
 
-bench: binaries  ## figures (not assertions): hops, writes and CPU per task, memory; ARGS="--stored 10000"; ARGS="--load": the load bench
-	$(BIN)/python bench/bench_runs.py $(ARGS)
+bench: binaries  ## figures (not assertions): hops, writes and CPU per task, memory; ARGS="--stored 10000"; ARGS="--load": the load bench; REPLICAS=3: 1, 2, 3 replicas
+	$(BIN)/python bench/bench_runs.py $(if $(REPLICAS),--replicas $(REPLICAS)) $(ARGS)
 
 cluster: binaries  ## start (or reuse) the local control plane
 	$(BIN)/slipway dev cluster up

@@ -17,6 +17,11 @@ tool, and prints, in one run, for 3-task runs with one cloudEvent provider each:
   through the API in their own namespace (kept between bench runs), then an operator started
   on that namespace: time until it is ready, and its memory once it is idle.
 
+With `--replicas N`: the round of `--runs` runs in flight again with 1, 2, … N operator
+replicas on one namespace (each with its own Lease and gateway; docs/scaling.md): throughput,
+hops, and each replica's CPU. On a 2-core machine that also runs the API server, etcd and the
+tool, this is CPU-bound: more replicas split the operator's work, not the machine's.
+
 Figures, not assertions: the machine is shared; quote medians and ratios, not single runs.
 Extra arguments come through `make bench ARGS="--stored 10000"`.
 """
@@ -486,7 +491,12 @@ def main() -> int:
         help="sample the operator with py-spy during the round of many runs; write the raw "
         "stacks there and print where its CPU went",
     )
+    parser.add_argument(
+        "--replicas", type=int, default=0, help="also run the in-flight round with 1..N replicas"
+    )
     args = parser.parse_args()
+    if args.replicas:
+        return replica_rounds(args.replicas, args.runs)
 
     fresh_namespace(NAMESPACE)
     kubectl("delete", "namespace", BASELINE_NAMESPACE, "--ignore-not-found", "--wait=true")
@@ -634,6 +644,117 @@ def main() -> int:
     print(
         f"machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         "a shared machine: quote medians of several runs"
+    )
+    return 0
+
+
+def start_replicas(namespace: str, work: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` operator replicas on `namespace` (r0, r1, …; 6 s Leases renewed every 1.5 s),
+    each with its own gateway; returns once every one acts among `count` members."""
+    processes = []
+    logs = []
+    for index in range(count):
+        port = free_port()
+        env = {
+            **os.environ,
+            "SLIPWAY_NAMESPACE": namespace,
+            "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+            "SLIPWAY_GATEWAY_URL": f"http://127.0.0.1:{port}",
+            "SLIPWAY_IDENTITY": f"r{index}",
+            "SLIPWAY_LEASE_DURATION": "6",
+            "SLIPWAY_LEASE_RENEW": "1.5",
+            # every run of the round is counted: retention must delete none of them
+            "SLIPWAY_HISTORY_SUCCESSFUL_RUNS": "100000",
+            "SLIPWAY_HISTORY_FAILED_RUNS": "100000",
+        }
+        log = work / f"replica-{count}-{index}.log"
+        with log.open("wb") as out:
+            processes.append(
+                subprocess.Popen([*SLIPWAY, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+            )
+        logs.append((f"r{index}", log))
+
+    def acting() -> bool:
+        for name, log in logs:
+            lines = [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if "ownership: " in line
+            ]
+            if not lines or f"{name} of {count} live members" not in lines[-1]:
+                return False
+            if "not acting" in lines[-1]:
+                return False
+        return True
+
+    wait(acting, 120, f"{count} replicas acting")
+    return processes
+
+
+def replica_rounds(most: int, runs: int) -> int:
+    """The in-flight round with 1..`most` replicas; prints one block of figures each."""
+    work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
+    log = work / "tools.jsonl"
+    tool_port = free_port()
+    tool = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tasks" / "demo" / "tools.py"),
+            "--port",
+            str(tool_port),
+            "--mode",
+            "sync",
+            "--log",
+            str(log),
+        ]
+    )
+    rows = []
+    try:
+        for count in range(1, most + 1):
+            fresh_namespace(NAMESPACE)
+            objects = shipyard_and_providers(f"http://127.0.0.1:{tool_port}/")
+            kubectl(
+                "apply",
+                "-n",
+                NAMESPACE,
+                "-f",
+                "-",
+                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+            )
+            operators = start_replicas(NAMESPACE, work, count)
+            try:
+                log.write_text("")
+                names = [f"r{count}-{i}" for i in range(runs)]
+                cpu_before = [cpu_seconds(p.pid) for p in operators]
+                started = time.monotonic()
+                create_runs(names)
+                done = wait(finished_runs(names), 900, f"{runs} runs with {count} replicas")
+                wall = time.monotonic() - started
+                cpu = [cpu_seconds(p.pid) - b for p, b in zip(operators, cpu_before, strict=True)]
+                tasks_run = sum(len(r["status"].get("tasks", [])) for r in done)
+                rows.append(
+                    (
+                        count,
+                        f"{tasks_run / wall:.1f} tasks/s ({tasks_run} tasks, {wall:.1f} s)",
+                        hop_figure(hops(log)),
+                        ", ".join(f"{c / wall * 100:.0f} %" for c in cpu),
+                        f"{sum(cpu) * 1000 / max(tasks_run, 1):.1f} ms",
+                    )
+                )
+            finally:
+                stop(operators)
+    finally:
+        stop([tool])
+        kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
+    print(f"{runs} three-task runs in flight, sync tool; CPU = share of one core over the round")
+    for count, throughput, hop, cpu, per_task in rows:
+        print(f"{count} replica(s): throughput {throughput}; hop {hop}")
+        print(
+            f"             CPU per replica: {cpu}; operator CPU per task (all replicas) {per_task}"
+        )
+    print(
+        f"machine: {os.cpu_count()} cores shared with the API server, etcd and the tool: "
+        "CPU-bound, more replicas split the operator's work, not the machine's"
     )
     return 0
 

@@ -98,6 +98,9 @@ class OperatorProcess:
             "SLIPWAY_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
             "SLIPWAY_GATEWAY_URL": self.gateway_url,
             "SLIPWAY_METRICS_PORT": str(self.metrics_port),
+            # One member identity per process object: a restart (after a kill) takes its
+            # own Lease back, as a restarted container of the same Pod does.
+            "SLIPWAY_IDENTITY": f"operator-{port}",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -8,7 +8,11 @@ every request, and behaves per task name (`behave[task]`):
 - "silent": answer 202 and never call back;
 - "flaky": answer 503 twice, then behave as "async";
 - "started-only": answer 202, POST `.started`, and nothing more;
-- "fail-then-pass": the first event answered with a `.finished` fail, later ones pass.
+- "fail-then-pass": the first event answered with a `.finished` fail, later ones pass;
+- "slow": as "async", after `delay` seconds (runs stay in flight for a while).
+
+Callbacks are retried as a well-behaved tool retries them: on 429/5xx (after `Retry-After`)
+and on a connection refused or cut.
 
 `ServerThread`, the thread, event loop and lifecycle, serves `tests/bad_tools.py` too.
 """
@@ -89,6 +93,7 @@ class Tool(ServerThread):
     behave: dict[str, str] = field(default_factory=dict)
     tool_result: str = "pass"
     tool_output: dict[str, Any] = field(default_factory=lambda: {"score": 42})
+    delay: float = 2.0
     received: list[Received] = field(default_factory=list)
     callbacks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _flaky: dict[str, int] = field(default_factory=dict)
@@ -126,9 +131,10 @@ class Tool(ServerThread):
         if behaviour.startswith("sync-"):
             reply = self._response(body, task, "finished", behaviour.removeprefix("sync-"))
             return web.Response(body=json.dumps(reply), content_type="application/cloudevents+json")
-        if behaviour in ("async", "started-only"):
+        if behaviour in ("async", "started-only", "slow"):
             phases = ("started",) if behaviour == "started-only" else None
-            self._spawn(self._call_back(body, task, phases))
+            pause = self.delay if behaviour == "slow" else 0.0
+            self._spawn(self._call_back(body, task, phases, pause))
         return web.json_response({"accepted": True}, status=202)
 
     def _response(
@@ -155,8 +161,14 @@ class Tool(ServerThread):
         }
 
     async def _call_back(
-        self, triggered: dict[str, Any], task: str, phases: tuple[str, ...] | None = None
+        self,
+        triggered: dict[str, Any],
+        task: str,
+        phases: tuple[str, ...] | None = None,
+        pause: float = 0.0,
     ) -> None:
+        if pause:
+            await asyncio.sleep(pause)  # the tool's own work, simulated
         headers = {
             "Content-Type": "application/cloudevents+json",
             "Authorization": f"Bearer {triggered['slipwaytoken']}",
@@ -164,7 +176,23 @@ class Tool(ServerThread):
         async with aiohttp.ClientSession() as session:
             for phase in phases or ("started", "status.changed", "finished"):
                 event = self._response(triggered, task, phase)
-                async with session.post(
-                    triggered["slipwaycallback"], data=json.dumps(event), headers=headers
-                ) as reply:
-                    self.callbacks.append((reply.status, await reply.json()))
+                await self._post(session, triggered["slipwaycallback"], event, headers)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, url: str, event: Any, headers: dict[str, str]
+    ) -> None:
+        """POST one callback; as a well-behaved tool does, again after `Retry-After` when the
+        gateway answers "not now" (503: its API server was slow, e.g. on a loaded machine),
+        fails (5xx), or the connection fails or is cut (a replica killed mid-request), for up
+        to a minute. Every answer is recorded (0: no answer)."""
+        for _ in range(30):
+            wait = 1.0
+            try:
+                async with session.post(url, data=json.dumps(event), headers=headers) as reply:
+                    self.callbacks.append((reply.status, await reply.json(content_type=None)))
+                    if reply.status != 429 and reply.status < 500:
+                        return
+                    wait = float(reply.headers.get("Retry-After") or 1)
+            except (aiohttp.ClientError, ValueError):
+                self.callbacks.append((0, {}))
+            await asyncio.sleep(min(wait, 2.0))

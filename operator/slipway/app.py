@@ -18,9 +18,11 @@ from slipway.gateway.limits import GatewayLimits, data_limits
 from slipway.gateway.server import Gateway, build_app
 from slipway.gateway.uploads import UploadStore
 from slipway.gateway.web import WebOptions
+from slipway.handlers.membership import Membership, MemberThread, Rebalancer, default_identity
 from slipway.handlers.runtime import Runtime
 from slipway.handlers.wakeups import Wakeups
 from slipway.kube.client import Kube, connect, default_namespace
+from slipway.kube.leases import LeaseStore
 from slipway.kube.tokens import signing_key
 from slipway.providers.context import DispatchContext
 from slipway.settings import Settings
@@ -32,8 +34,9 @@ READY_MESSAGE = "Slipway operator is ready"
 
 
 async def run_operator(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set or the process is signalled. One replica at a time
-    (`standalone`: no peering objects needed; the Deployment uses `strategy: Recreate`)."""
+    """Run until `stop` is set or the process is signalled. Any number of replicas at once:
+    each holds a member Lease and works only the runs it owns (`handlers/membership.py`).
+    kopf runs `standalone`: its peering would pause every replica but one."""
     import slipway.handlers.main  # noqa: F401  (registers the handlers)
 
     faults.arm(settings.fault_point)
@@ -52,7 +55,18 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         prefix=settings.event_type_prefix,
         data_limits=data_limits(settings),
     )
-    runtime = Runtime.create(settings, dispatch, wakeups)
+    lease_namespace = settings.lease_namespace or settings.namespace or default_namespace()
+    membership = Membership(
+        None,
+        identity=settings.identity or default_identity(),
+        scope=settings.namespace,
+        duration=settings.lease_duration,
+        renew=settings.lease_renew,
+    )
+    runtime = Runtime.create(settings, dispatch, wakeups, membership, lease_namespace)
+    membership.on_change = Rebalancer(membership, runtime.supervisor)
+    member = MemberThread(membership, lambda: LeaseStore.open(lease_namespace))
+    member.start()
     limits = GatewayLimits.from_settings(settings)
     gateway = Gateway(
         kube=kube,
@@ -91,11 +105,12 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         scope = settings.namespace or "all namespaces"
         where = f"; metrics on :{settings.metrics_port}" if settings.metrics_port else ""
         log.info(
-            "%s (watching %s; gateway on %s%s)",
+            "%s (watching %s; gateway on %s%s; member %s)",
             READY_MESSAGE,
             scope,
             settings.gateway_address,
             where,
+            membership.identity,
         )
 
     announcer = asyncio.create_task(announce(), name="ready announcer")
@@ -104,6 +119,8 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
     )
     try:
         await kopf.operator(
+            # Peering off: kopf's peering keeps one operator active and pauses the others
+            # (no per-object locks). Replicas split the runs themselves (membership.py).
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
@@ -115,6 +132,7 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         announcer.cancel()
         trimmer.cancel()
         await asyncio.gather(announcer, trimmer, return_exceptions=True)
+        await member.stop()  # after kopf stopped the workers: the Lease goes, peers take over
         await runner.cleanup()
         await session.close()
         await kube.close()

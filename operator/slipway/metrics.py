@@ -69,6 +69,10 @@ HOP_LATENCY = Histogram(
     "Time from a task's finish to the trigger of the next task of its run.",
     buckets=FAST_BUCKETS,
 )
+MEMBERS = Gauge(
+    "slipway_members",
+    "Live operator replicas (fresh member Leases) as this replica sees them.",
+)
 DELIVERIES = Counter(
     "slipway_deliveries_total",
     "`<task>.triggered` deliveries to providers, by provider kind (cloudEvent, job, "
@@ -318,3 +322,13 @@ def serve(port: int, host: str = "0.0.0.0") -> Callable[[], None] | None:
         thread.join(timeout=5)
 
     return stop
+
+
+def ownership(owned: int, total: int, members: int) -> None:
+    """This replica's share of the running runs (with none running, its expected share,
+    1/members) and the live members it sees (docs/scaling.md)."""
+    if total:
+        OWNED_SHARE.set(owned / total)
+    else:
+        OWNED_SHARE.set(1 / members if members else 0.0)
+    MEMBERS.set(members)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENV_PREFIX = "SLIPWAY_"
 #: Variables of the task-tool contract (set in a tool's environment, not the operator's).
@@ -132,6 +132,37 @@ class Settings(BaseModel):
         gt=0,
         description="Pace of the clean-up's deletions, so it never floods the API server.",
     )
+    identity: str | None = Field(
+        default=None,
+        description=(
+            "This replica's name among its peers (its Lease's holder): the Pod's name in a "
+            "cluster (POD_NAME via the downward API); unset: the host name and a random suffix."
+        ),
+    )
+    lease_namespace: str | None = Field(
+        default=None,
+        description=(
+            "Where the replicas keep their member Leases: unset, `namespace` when that is set, "
+            "else the operator's own namespace (its Pod's; out of a cluster, the kubeconfig "
+            "context's)."
+        ),
+    )
+    lease_duration: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "Seconds a replica's Lease stays fresh without renewal: a replica that stops "
+            "renewing loses its runs to the others this long after its last renewal."
+        ),
+    )
+    lease_renew: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds between renewals of a replica's Lease (at most half `lease_duration`); "
+            "also how often each replica lists its peers."
+        ),
+    )
     cluster_port: int = Field(
         default=16443,
         description="Secure port of the local control plane's kube-apiserver.",
@@ -226,6 +257,15 @@ class Settings(BaseModel):
         description="Largest output of one task, all its providers together (JSON); larger "
         "fails the task (DataTooLarge).",
     )
+
+    @model_validator(mode="after")
+    def _renew_within_duration(self) -> Settings:
+        if self.lease_renew * 2 > self.lease_duration:
+            raise ValueError(
+                f"lease_renew ({self.lease_renew} s) must be at most half of lease_duration "
+                f"({self.lease_duration} s): a replica must renew at least twice per Lease"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

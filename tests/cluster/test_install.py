@@ -276,7 +276,12 @@ def test_the_operator_with_its_own_token_runs_sequence_one_over_http(
     k8s = Cluster(api_client, namespace)
     k8s.provider("phone-checker", "checknumber", tool.url)
     operator = OperatorProcess(
-        namespace, tmp_path / "operator.log", env={"KUBECONFIG": str(operator_kubeconfig)}
+        namespace,
+        tmp_path / "operator.log",
+        env={
+            "KUBECONFIG": str(operator_kubeconfig),
+            "SLIPWAY_LEASE_NAMESPACE": install.namespace,
+        },
     )
     operator.start()
     try:
@@ -349,7 +354,12 @@ def test_the_operator_with_its_own_token_runs_jobs_and_deletes_an_aborted_one(
     _job_provider(k8s, "slow", {"slipway.dev/kwok-run-duration": "1h"})
     batch = client.BatchV1Api(api_client)
     operator = OperatorProcess(
-        namespace, tmp_path / "operator.log", env={"KUBECONFIG": str(operator_kubeconfig)}
+        namespace,
+        tmp_path / "operator.log",
+        env={
+            "KUBECONFIG": str(operator_kubeconfig),
+            "SLIPWAY_LEASE_NAMESPACE": install.namespace,
+        },
     )
     operator.start()
     try:
@@ -386,7 +396,8 @@ def test_the_operator_with_its_own_token_runs_jobs_and_deletes_an_aborted_one(
 
 
 #: (verb, resource, where, allowed). `where`: "all" (every namespace), "work" (a namespace
-#: granted slipway-namespace), "other" (one that was not), "kube-system", or "" (cluster).
+#: granted slipway-namespace), "other" (one that was not), "kube-system", "operator" (the
+#: install's own namespace), or "" (cluster).
 CAN_I = [
     # What the code needs (see the comments in manifests/base/rbac-*.yaml).
     ("watch", "sequenceruns.slipway.dev", "all", True),
@@ -436,6 +447,14 @@ CAN_I = [
     ("escalate", "clusterroles.rbac.authorization.k8s.io", "", False),
     ("create", "serviceaccounts/token", "work", False),
     ("impersonate", "serviceaccounts", "all", False),
+    # Member Leases: only in the operator's own namespace.
+    ("get", "leases.coordination.k8s.io", "operator", True),
+    ("patch", "leases.coordination.k8s.io", "operator", True),
+    ("create", "leases.coordination.k8s.io", "operator", True),
+    ("list", "leases.coordination.k8s.io", "operator", True),
+    ("create", "leases.coordination.k8s.io", "work", False),
+    ("patch", "leases.coordination.k8s.io", "kube-system", False),
+    ("list", "leases.coordination.k8s.io", "all", False),
 ]
 
 
@@ -446,7 +465,12 @@ def test_the_operator_can_do_no_more_than_the_code_needs(
     install.grant(namespace)
     other = f"{namespace}-other"
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": other}})
-    places = {"work": namespace, "other": other, "kube-system": "kube-system"}
+    places = {
+        "work": namespace,
+        "other": other,
+        "kube-system": "kube-system",
+        "operator": install.namespace,
+    }
     try:
         wrong = []
         for verb, resource, where, allowed in CAN_I:

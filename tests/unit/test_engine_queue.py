@@ -15,12 +15,15 @@ from slipway.engine.queue import (
     Member,
     QueueSpec,
     admit,
+    admits,
     member_of,
     needs_queue,
     queue_lengths,
     queue_message,
     queue_of,
     render_key,
+    still_admitted,
+    with_admitted,
 )
 from slipway.engine.runs import RunView, decide_run
 
@@ -206,3 +209,42 @@ def test_decide_run_aborts_a_queued_run_and_fails_a_bad_key() -> None:
     assert invalid.finished
     assert (invalid.status or {})["reason"] == "Invalid"
     assert "data.number" in (invalid.status or {})["message"]
+
+
+def test_recorded_admissions_hold_slots_across_replicas() -> None:
+    """A run recorded as admitted in the queue's shared record holds its slot even while its
+    status does not say so yet (another replica admitted it a moment ago): a run behind it
+    waits, and one the record shows finished or gone frees its slot."""
+    queue = QueueSpec("k", 1)
+    # "b" was admitted by another replica; its status still says Queued (not holding), and
+    # "a", older, was in front of it but has since been deleted: without the record, "c"
+    # would see nobody holding and only "b" in line, and with limit 2 both would start.
+    others = [member("b", 1), member("c", 2)]
+    seen = with_admitted(others, ["b"], "k", "c")
+    assert [m.name for m in seen if m.holding] == ["b"]
+    assert not admit("c", "s", T0 + timedelta(minutes=2), QueueSpec("k", 1), seen).admitted
+    # a recorded run that finished holds nothing
+    done = with_admitted([replace(member("b", 1), finished=True)], ["b"], "k", "c")
+    assert admit("c", "s", T0 + timedelta(minutes=2), queue, done).admitted
+    # the run itself recorded: admitted again whatever the others say (a hand-over, a crash
+    # between recording its admission and writing its status)
+    again = with_admitted([member("a", 0, holding=True), member("z", 9)], ["z"], "k", "z")
+    assert admit("z", "s", T0 + timedelta(minutes=9), queue, again).admitted
+    # other queues' runs are left as they are
+    assert with_admitted([member("o", 0, key="other")], ["z"], "k", "z") == [
+        member("o", 0, key="other")
+    ]
+
+
+def test_still_admitted_keeps_runs_that_exist_and_have_not_finished() -> None:
+    members = [member("a", 0, holding=True), member("b", 1, finished=True), member("c", 2)]
+    assert still_admitted(["c", "b", "gone", "a"], members) == ["a", "c"]
+
+
+def test_admits_only_a_start_from_not_started() -> None:
+    assert admits(None, {"phase": "Started"})
+    assert admits("Queued", {"phase": "Suspended", "message": "held"})
+    assert not admits("Queued", {"phase": "Queued"})
+    assert not admits("Queued", {"phase": "Finished"})
+    assert not admits("Started", {"phase": "Started"})
+    assert not admits("Pending", None)

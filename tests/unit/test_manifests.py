@@ -1,7 +1,7 @@
 """The install manifests as `kubectl kustomize` renders them: what the Deployment promises
-(one replica, Recreate, restricted security context, read-only root, probes, resources), RBAC
-without wildcards and with a named code path for every rule, CRDs that are crds/ itself, and
-a Dockerfile and docs that agree with them."""
+(two replicas rolled one at a time, a disruption budget, restricted security context,
+read-only root, probes, resources), RBAC without wildcards and with a named code path for
+every rule, CRDs that are crds/ itself, and a Dockerfile and docs that agree with them."""
 
 from __future__ import annotations
 
@@ -66,15 +66,19 @@ def test_base_renders_the_whole_install() -> None:
             ("ClusterRoleBinding", "slipway-operator"),
             ("Role", "slipway-callback-key"),
             ("RoleBinding", "slipway-callback-key"),
+            ("Role", "slipway-members"),
+            ("RoleBinding", "slipway-members"),
             ("Deployment", "slipway"),
             ("PersistentVolumeClaim", "slipway-uploads"),
+            ("PodDisruptionBudget", "slipway"),
             ("Service", "slipway"),
         ]
     )
     namespaced = [
         o
         for o in objects
-        if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service")
+        if o["kind"]
+        in ("ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "PodDisruptionBudget")
     ]
     assert {o["metadata"]["namespace"] for o in namespaced} == {"slipway-system"}
 
@@ -95,15 +99,53 @@ def test_base_crds_are_the_generated_crds() -> None:
         assert rendered[name] == crd, name
 
 
-def test_deployment_runs_one_replica_replaced_by_recreate() -> None:
-    """One operator at a time (kopf standalone): one replica, Recreate, matching selector."""
-    deployment = only(render(BASE), "Deployment")
+def test_deployment_runs_two_active_replicas_rolled_one_at_a_time() -> None:
+    """Active-active (docs/scaling.md): two replicas, RollingUpdate that never has fewer
+    than two, preferred anti-affinity across nodes, a budget of one voluntary disruption,
+    and each replica named after its Pod with its Leases in its own namespace."""
+    objects = render(BASE)
+    deployment = only(objects, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     labels = spec["template"]["metadata"]["labels"]
     assert spec["selector"]["matchLabels"].items() <= labels.items()
     assert spec["template"]["spec"]["serviceAccountName"] == "slipway"
+    [term] = spec["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= labels.items()
+    budget = only(objects, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    env = {e["name"]: e for e in container(objects)["env"]}
+    assert env["SLIPWAY_IDENTITY"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["SLIPWAY_LEASE_NAMESPACE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}
+    }
+
+
+def test_lease_rights_are_only_in_the_operator_namespace() -> None:
+    """Leases are granted by a Role in the operator's namespace, never cluster-wide."""
+    objects = render(BASE)
+    role = only(objects, "Role", "slipway-members")
+    assert role["metadata"]["namespace"] == "slipway-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "create", "patch", "delete"],
+        }
+    ]
+    binding = only(objects, "RoleBinding", "slipway-members")
+    assert binding["roleRef"]["name"] == "slipway-members"
+    for cluster_role in (o for o in objects if o["kind"] == "ClusterRole"):
+        for rule in cluster_role["rules"]:
+            assert "coordination.k8s.io" not in rule["apiGroups"], cluster_role["metadata"]
 
 
 def test_deployment_meets_pod_security_restricted() -> None:
@@ -130,7 +172,7 @@ def test_deployment_meets_pod_security_restricted() -> None:
 def test_deployment_probes_the_gateway_and_sets_resources() -> None:
     """Probes hit /healthz and /readyz on the gateway port; CPU and memory are bounded."""
     operator = container(render(BASE))
-    env = {e["name"]: e["value"] for e in operator["env"]}
+    env = {e["name"]: e.get("value", "") for e in operator["env"]}
     port = int(env["SLIPWAY_GATEWAY_ADDRESS"].rpartition(":")[2])
     [named] = [p for p in operator["ports"] if p["name"] == "http"]
     assert named["containerPort"] == port
@@ -143,7 +185,7 @@ def test_deployment_probes_the_gateway_and_sets_resources() -> None:
 def test_deployment_settings_are_known_and_point_at_the_service() -> None:
     """Every SLIPWAY_* variable is a known setting; the callback URL is the Service."""
     objects = render(BASE)
-    env = {e["name"]: e["value"] for e in container(objects)["env"]}
+    env = {e["name"]: e.get("value", "from-the-pod") for e in container(objects)["env"]}
     settings = Settings.from_env(env)
     service = only(objects, "Service")
     meta = service["metadata"]
@@ -182,10 +224,11 @@ def test_rbac_has_no_wildcards_and_no_secrets_cluster_wide() -> None:
     bindings = [o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")]
     assert sorted(b["roleRef"]["name"] for b in bindings) == [
         "slipway-callback-key",
+        "slipway-members",
         "slipway-operator",
     ]
     # The only Secret right in the operator's own namespace: the callback key's.
-    [key_role] = [o for o in objects if o["kind"] == "Role"]
+    key_role = only(objects, "Role", "slipway-callback-key")
     assert key_role["metadata"]["namespace"] == "slipway-system"
     assert [(r["resources"], r["verbs"]) for r in key_role["rules"]] == [
         (["secrets"], ["get", "create"])
@@ -205,6 +248,25 @@ def test_every_rbac_rule_names_the_code_that_needs_it(name: str) -> None:
     assert named
     missing = [path for path in sorted(named) if not (ROOT / path).exists()]
     assert not missing
+
+
+def test_uploads_volume_is_shared_by_every_replica() -> None:
+    """Any replica's gateway may receive an upload, the trigger naming it, or a tool fetching
+    it: the base's claim is ReadWriteMany; the local overlay's is ReadWriteOnce (one-node
+    clusters offer no more), so there the replicas are required to share a node."""
+    base = only(render(BASE), "PersistentVolumeClaim", "slipway-uploads")
+    assert base["spec"]["accessModes"] == ["ReadWriteMany"]
+    local = render(LOCAL)
+    assert only(local, "PersistentVolumeClaim", "slipway-uploads")["spec"]["accessModes"] == [
+        "ReadWriteOnce"
+    ]
+    deployment = only(local, "Deployment")
+    assert deployment["spec"]["replicas"] >= 2
+    affinity = deployment["spec"]["template"]["spec"]["affinity"]
+    assert "podAntiAffinity" not in affinity
+    [term] = affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_local_overlay_uses_the_locally_built_image() -> None:

@@ -4,7 +4,10 @@ on deletion and shutdown, forgotten when its object finished."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+import pytest
 
 from slipway.handlers.supervisor import Supervisor
 from tests.helpers import run_async
@@ -111,3 +114,131 @@ def test_deletion_and_shutdown_cancel_workers() -> None:
         return cancelled.get("r", False), cancelled.get("other", False)
 
     assert run_async(scenario()) == (True, True)
+
+
+def test_workers_run_only_while_owned_and_move_on_rebalance() -> None:
+    """An object not owned gets no worker; when ownership changes, rebalance starts the
+    worker of what is now owned and cancels the worker of what is not."""
+
+    async def scenario() -> list[str]:
+        owned: set[str] = set()
+        supervisor = Supervisor(owns=lambda key, body: key[2] in owned)
+        log: list[str] = []
+
+        def worker_of(name: str) -> Any:
+            async def worker() -> None:
+                log.append(f"start {name}")
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    log.append(f"stop {name}")
+                    raise
+
+            return worker
+
+        a, b = ("sequenceruns", "ns", "a"), ("sequenceruns", "ns", "b")
+        owned.add("a")
+        supervisor.observe(a, BODY, True, worker_of("a"))
+        supervisor.observe(b, BODY, True, worker_of("b"))
+        await asyncio.sleep(0)
+        assert supervisor.working("sequenceruns") == [a]
+        assert sorted(supervisor.running("sequenceruns")) == [a, b]
+        owned.clear()
+        owned.add("b")
+        assert supervisor.rebalance() == (1, 1)
+        await asyncio.sleep(0)
+        assert supervisor.working("sequenceruns") == [b]
+        assert supervisor.rebalance() == (0, 0)
+        await supervisor.stop()
+        return log
+
+    assert sorted(run_async(scenario())) == ["start a", "start b", "stop a", "stop b"]
+
+
+def test_a_fenced_worker_stops_quietly_and_starts_again_when_owned() -> None:
+    """A worker that meets NotOwnerError is not restarted by the failure path, but by the
+    next rebalance that finds the object owned."""
+    from slipway.engine.ownership import NotOwnerError
+
+    async def scenario() -> int:
+        owned = {"on": True}
+        supervisor = Supervisor(restart_delay=0.01, owns=lambda key, body: owned["on"])
+        starts = 0
+
+        async def worker() -> None:
+            nonlocal starts
+            starts += 1
+            if starts == 1:
+                raise NotOwnerError("not mine")
+            await asyncio.Event().wait()
+
+        supervisor.observe(KEY, BODY, True, worker)
+        await asyncio.sleep(0.05)
+        assert starts == 1
+        assert supervisor.working("sequenceruns") == []
+        supervisor.rebalance()
+        await asyncio.sleep(0)
+        await supervisor.stop()
+        return starts
+
+    assert run_async(scenario()) == 2
+
+
+def test_a_worker_whose_object_was_deleted_stops_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 404 (the run was deleted, e.g. by retention) is logged at debug, not as a failure
+    with a traceback; once the watch says the object is gone, the worker is not restarted."""
+    from slipway.kube.errors import KubeError
+
+    async def scenario() -> int:
+        supervisor = Supervisor(restart_delay=0.01)
+        calls = 0
+
+        async def worker() -> None:
+            nonlocal calls
+            calls += 1
+            raise KubeError(404, "Not Found", "sequenceruns.slipway.dev r not found")
+
+        supervisor.observe(KEY, BODY, True, worker)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        supervisor.gone(KEY)
+        await asyncio.sleep(0.05)
+        await supervisor.stop()
+        return calls
+
+    with caplog.at_level(logging.DEBUG, logger="slipway.handlers.supervisor"):
+        assert run_async(scenario()) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("stopped" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+
+
+def test_watch_events_older_than_a_finished_workers_last_write_start_nothing() -> None:
+    """A worker that finished its object from its own write: the watch's older events
+    (the object still running) start no second worker; the finished version ends it."""
+
+    async def scenario() -> int:
+        supervisor = Supervisor()
+        calls = 0
+
+        async def worker() -> None:
+            nonlocal calls
+            calls += 1
+            supervisor.finished(KEY, {"metadata": {"resourceVersion": "30"}})
+
+        def at(version: str) -> dict[str, Any]:
+            return {"metadata": {"name": "r", "resourceVersion": version}}
+
+        supervisor.observe(KEY, at("10"), True, worker)
+        await asyncio.sleep(0.01)
+        supervisor.observe(KEY, at("20"), True, worker)  # old news: still running then
+        await asyncio.sleep(0.01)
+        assert supervisor.latest(KEY) is None
+        supervisor.observe(KEY, at("30"), False, worker)  # the finished version
+        supervisor.observe(KEY, at("40"), True, worker)  # later versions count again
+        await asyncio.sleep(0.01)
+        await supervisor.stop()
+        return calls
+
+    assert run_async(scenario()) == 2

@@ -8,6 +8,12 @@ from the runs every time, so a run that finishes, is aborted or is deleted frees
 moment the operator sees it, and an operator restarted after a crash computes the same queue
 from the same runs.
 
+With several replicas, runs of one queue may belong to different replicas. Each admission is
+then also recorded, under compare-and-swap, in one small shared record per queue (a Lease in
+the operator's namespace, `handlers/queue.py`) before the run's status says `Started`: two
+replicas deciding at once cannot both take the last slot, because the second's write meets a
+newer version and it decides again with the first admission in view (`with_admitted`).
+
 Keys are a tiny template, not code: `{{ shipyard }}`, `{{ stage }}`, `{{ sequence }}` and
 `{{ data.<path> }}` are replaced by text; nothing else is interpreted.
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -202,3 +208,38 @@ def needs_queue(phase: str | None, spec: SequenceRunSpec, shipyard: ShipyardSpec
         return queue_of(spec, shipyard) is not None
     except KeyTemplateError:
         return True
+
+
+def with_admitted(
+    members: Iterable[Member], admitted: Iterable[str], key: str, me: str
+) -> list[Member]:
+    """The queue's members as seen with the admissions recorded for queue `key` (its
+    shared record: `handlers/queue.py`), so that replicas deciding at once agree.
+
+    A run recorded as admitted holds a slot until it finishes, whatever its status says yet
+    (its admission may not have reached its status). When `me` is recorded itself, it was
+    admitted already (by this or another replica, before a crash or a hand-over): the other
+    runs of its queue are left out, so the decision admits it again rather than queue it."""
+    recorded = set(admitted)
+    if me in recorded:
+        return [m for m in members if m.key != key]
+    return [
+        replace(m, key=key, holding=True) if m.name in recorded and not m.finished else m
+        for m in members
+    ]
+
+
+def still_admitted(admitted: Iterable[str], members: Iterable[Member]) -> list[str]:
+    """The recorded admissions still holding a slot: runs that exist and have not finished.
+    `members` must be listed after the record was read (a recorded run existed before it
+    was recorded, so one missing from a later list was deleted)."""
+    live = {m.name for m in members if not m.finished}
+    return sorted(name for name in set(admitted) if name in live)
+
+
+def admits(phase_before: str | None, patch: Mapping[str, Any] | None) -> bool:
+    """Whether a run decision's status patch takes a run that had not started into a slot
+    (phase `Started`, or `Suspended` before its first task)."""
+    if phase_before not in (None, "Pending", "Queued") or not patch:
+        return False
+    return patch.get("phase") in ("Started", "Suspended")

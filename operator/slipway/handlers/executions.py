@@ -144,8 +144,9 @@ async def execution_worker(
             known = newest(rt.supervisor.latest(key), rt.kube.written(ref))
             if known is None:
                 return  # deleted
+            fence = rt.membership.fence(namespace, str((known.get("spec") or {}).get("run")))
             try:
-                updated = await ctx.kube.update_status(ref, change, known=known)
+                updated = await ctx.kube.update_status(ref, change, known=known, fence=fence)
             except KubeError as error:
                 if not refused(error):
                     raise
@@ -164,6 +165,7 @@ async def execution_worker(
                 first_turn = False
             if orders:
                 faults.reach("before-delivery")
+                fence()  # recorded under CAS; sent only while this replica still owns it
             answers = await _send(ctx, seen["body"], view, orders, providers_index)
             if decision.cleanup:  # Jobs of providers the engine ended: abort, timeout, retry
                 uid = seen["body"]["metadata"]["uid"]
@@ -176,6 +178,7 @@ async def execution_worker(
                     rt.events.post(build_event(about, event, now))
                     logs.event("TaskExecution", namespace, name, event.reason, event.message)
             if decision.finished:
+                rt.supervisor.finished(key, updated if updated is not None else known)
                 rt.kube.forget(ref)  # keep no copy of a finished execution's outputs
                 rt.wakeups.wake((SEQUENCERUN_PLURAL, namespace, view.spec.run))
                 return

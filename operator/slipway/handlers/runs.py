@@ -9,7 +9,8 @@ that keeps a crash harmless.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slipway import faults, logs, metrics
@@ -19,7 +20,14 @@ from slipway.api.taskexecution import TaskExecutionStatus
 from slipway.constants import SEQUENCERUN_PLURAL, SHIPYARD_PLURAL, TASKEXECUTION_PLURAL
 from slipway.engine.decisions import FinishExecution, RunDecision
 from slipway.engine.objects import build_event, build_execution, build_linked_run, involved
-from slipway.engine.queue import needs_queue
+from slipway.engine.queue import (
+    KeyTemplateError,
+    admits,
+    needs_queue,
+    queue_of,
+    still_admitted,
+    with_admitted,
+)
 from slipway.engine.responses import finish_execution as finished_patch
 from slipway.engine.runs import RunView, current_execution, decide_run
 from slipway.handlers import queue
@@ -27,10 +35,15 @@ from slipway.handlers.executions import SpecCache, start_execution
 from slipway.handlers.indexes import ExecutionIndex, ProviderIndex, ShipyardIndex, version_of
 from slipway.handlers.refused import finish_refused, refused
 from slipway.handlers.runtime import Runtime
-from slipway.kube.client import Kube, Ref, newest
+from slipway.kube.client import Fence, Kube, Ref, newest
 from slipway.kube.errors import KubeError
 
 Body = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+#: How long a run's worker waits for the watch after its status write met a newer version.
+CONFLICT_WAIT = timedelta(seconds=1)
 
 
 def run_view(body: Body, spec: SequenceRunSpec | None = None) -> RunView:
@@ -64,6 +77,9 @@ async def run_worker(
     rt.wakeups.register(key)
     specs = SpecCache()
     limits = rt.dispatch.data_limits
+    # Which replica works which run, in the log: with several replicas, the first place
+    # to look when following a run (docs/scaling.md).
+    log.info("run %s/%s: worker started on %s", namespace, name, rt.membership.identity)
     try:
         while True:
             body = newest(rt.supervisor.latest(key), rt.kube.written(ref))
@@ -80,25 +96,72 @@ async def run_worker(
             try:
                 if needs_queue(view.status.phase, view.spec, shipyard):
                     async with queue.lock(namespace):  # one admission at a time, from the API
-                        others = await queue.members(rt.kube, namespace, shipyards)
-                        decision = decide_run(
-                            view, shipyard, known, datetime.now(UTC), others, limits
-                        )
+                        decision = await admission(rt, view, shipyard, known, shipyards)
                         await perform(rt, body, decision, providers)
                 else:
                     decision = decide_run(view, shipyard, known, datetime.now(UTC), (), limits)
                     await perform(rt, body, decision, providers)
+                    await release_slot(rt, view, decision)
             except KubeError as error:
+                if error.conflict:
+                    # Another replica wrote the run since the copy this decision was made
+                    # from (a hand-over): the watch brings the newer copy; decide again.
+                    await rt.wakeups.sleep(key, datetime.now(UTC) + CONFLICT_WAIT)
+                    continue
                 if not refused(error):
                     raise
                 await finish_refused(rt.kube, ref, error, ("data", "tasks"))
                 return
             if decision.finished:
+                rt.supervisor.finished(key, body)
                 rt.kube.forget(ref)  # keep no copy of a finished run's (possibly large) body
                 return
             await rt.wakeups.sleep(key, decision.wake_at)
     finally:
         rt.wakeups.forget(key)
+
+
+async def admission(
+    rt: Runtime,
+    view: RunView,
+    shipyard: ShipyardSpec | None,
+    known: dict[str, TaskExecutionStatus],
+    shipyards: ShipyardIndex,
+) -> RunDecision:
+    """The decision for a run that waits for its queue, with its admission recorded in the
+    queue's shared record first when it is admitted (`handlers/queue.py`). KubeError 409
+    when another replica wrote that record since it was read: decide again."""
+    namespace, name = view.namespace, view.name
+    try:
+        slot = queue_of(view.spec, shipyard)
+    except KeyTemplateError:
+        slot = None  # the decision finishes the run Invalid
+    record = None
+    if slot is not None:
+        record = await rt.queues.read(namespace, view.spec.shipyard, slot.key)
+    # Listed after the record was read: a run recorded there and missing here was deleted.
+    others = await queue.members(rt.kube, namespace, shipyards)
+    if record is not None and slot is not None:
+        others = with_admitted(others, record.admitted, slot.key, name)
+    limits = rt.dispatch.data_limits
+    decision = decide_run(view, shipyard, known, datetime.now(UTC), others, limits)
+    recorded = record is not None and name in record.admitted
+    if record is not None and not recorded and admits(view.status.phase, decision.status):
+        rt.membership.check(namespace, name)  # the fence, as before any write for a run
+        await rt.queues.admit(record, name, still_admitted(record.admitted, others))
+    return decision
+
+
+async def release_slot(rt: Runtime, view: RunView, decision: RunDecision) -> None:
+    """A run of a queue that this decision finished leaves its queue's record. Best effort:
+    a finished run left on the record holds nothing (the next admission drops it)."""
+    held = view.status.queue
+    if held is None or not decision.status or decision.status.get("phase") != "Finished":
+        return
+    try:
+        await rt.queues.release(view.namespace, view.spec.shipyard, held.key, view.name)
+    except KubeError as error:
+        log.debug("run %s/%s: leaving queue record: %s", view.namespace, view.name, error)
 
 
 async def execution_status(
@@ -139,21 +202,26 @@ async def perform(
     the Events (queued, never waited for)."""
     meta = body["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    version = meta.get("resourceVersion")
     kube = rt.kube
     run_body = body
+    fence = rt.membership.fence(namespace, name)
     for new in decision.create_executions:
-        body = build_execution(new, name, uid)
-        created = await kube.ensure_created(TASKEXECUTION_PLURAL, namespace, body)
+        child = build_execution(new, name, uid)
+        created = await kube.ensure_created(TASKEXECUTION_PLURAL, namespace, child, fence)
         faults.reach("after-execution-created")
         if created is not None and providers is not None:
             # Its worker starts now, not when the watch brings the new object back.
             start_execution(rt, created, providers)
     for run in decision.create_runs:
-        await kube.ensure_created(SEQUENCERUN_PLURAL, namespace, build_linked_run(run))
+        await kube.ensure_created(SEQUENCERUN_PLURAL, namespace, build_linked_run(run), fence)
     for finish in decision.finish_executions:
-        await finish_execution(kube, namespace, finish)
+        await finish_execution(kube, namespace, finish, fence)
     if decision.status is not None:
-        written = await kube.patch_status(Ref(SEQUENCERUN_PLURAL, namespace, name), decision.status)
+        # With the version decided from (CAS): a replica that lost the run meanwhile
+        # cannot write over its new owner's progress.
+        ref = Ref(SEQUENCERUN_PLURAL, namespace, name)
+        written = await kube.patch_status(ref, decision.status, version=version, fence=fence)
         metrics.run_written(run_body, written)
     now = datetime.now(UTC)
     about = involved("SequenceRun", namespace, name, uid)
@@ -162,7 +230,9 @@ async def perform(
         logs.event("SequenceRun", namespace, name, event.reason, event.message)
 
 
-async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) -> None:
+async def finish_execution(
+    kube: Kube, namespace: str, finish: FinishExecution, fence: Fence | None = None
+) -> None:
     """Mark a running execution finished (an abort), as the engine says: its providers end
     too, and the Jobs among them are then cleaned up (`handlers/jobs.py`)."""
     now = datetime.now(UTC)
@@ -174,4 +244,4 @@ async def finish_execution(kube: Kube, namespace: str, finish: FinishExecution) 
         )
         return patch or None
 
-    await kube.update_status(Ref(TASKEXECUTION_PLURAL, namespace, finish.name), change)
+    await kube.update_status(Ref(TASKEXECUTION_PLURAL, namespace, finish.name), change, fence=fence)

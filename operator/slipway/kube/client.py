@@ -42,6 +42,9 @@ MERGE_PATCH = "application/merge-patch+json"
 Body = dict[str, Any]
 Bodies = list[Body]
 
+#: Called just before a write; refuses it by raising (see `Kube.ensure_created`).
+Fence = Callable[[], None]
+
 #: Attempts of `update_status` before it gives up on an object that keeps changing.
 UPDATE_ATTEMPTS = 8
 
@@ -135,6 +138,12 @@ class Kube:
     async def close(self) -> None:
         await self._api.close()
 
+    @property
+    def api(self) -> client.ApiClient:
+        """The ApiClient under this object (for the few calls of other API groups that share
+        its connection pool, e.g. `kube.leases`)."""
+        return self._api
+
     def bearer_token(self) -> str | None:
         """The bearer token this client authenticates with (a kubeconfig user's `token`, or
         the pod's service account); None when it uses client certificates or nothing."""
@@ -216,8 +225,14 @@ class Kube:
             raise
         return True
 
-    async def ensure_created(self, plural: str, namespace: str, body: Body) -> Body | None:
-        """Create `body`; the object as created now, or None when it already existed."""
+    async def ensure_created(
+        self, plural: str, namespace: str, body: Body, fence: Fence | None = None
+    ) -> Body | None:
+        """Create `body`; the object as created now, or None when it already existed.
+        `fence`, when given, is called just before the request and may refuse by raising
+        (a replica that no longer owns the object's run: `handlers/membership.py`)."""
+        if fence is not None:
+            fence()
         try:
             with _translated():
                 created: Body = await self._custom.create_namespaced_custom_object(
@@ -243,8 +258,17 @@ class Kube:
             )
         return body
 
-    async def patch_status(self, ref: Ref, status: Body) -> Body:
-        """A JSON merge patch of the status subresource."""
+    async def patch_status(
+        self, ref: Ref, status: Body, version: str | None = None, fence: Fence | None = None
+    ) -> Body:
+        """A JSON merge patch of the status subresource; with `version`, applied only if the
+        object still has that `resourceVersion` (else KubeError 409). `fence` as for
+        `ensure_created`."""
+        patch: Body = {"status": status}
+        if version is not None:
+            patch["metadata"] = {"resourceVersion": version}
+        if fence is not None:
+            fence()
         with _translated():
             body: Body = await self._custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -252,7 +276,7 @@ class Kube:
                 ref.namespace,
                 ref.plural,
                 ref.name,
-                {"status": status},
+                patch,
                 _content_type=MERGE_PATCH,  # type: ignore[call-arg]  # stubs omit **kwargs
             )
         return self._wrote(ref, body)
@@ -263,12 +287,14 @@ class Kube:
         change: Callable[[Body], Body | None],
         attempts: int = UPDATE_ATTEMPTS,
         known: Body | None = None,
+        fence: Fence | None = None,
     ) -> Body | None:
         """Let `change` compute a status patch from the object (None: nothing to do) and
         apply it only if the object did not change meanwhile; on a conflict, read again and
         recompute. `known`, a recent copy of the object (e.g. kopf's view from its watch;
         default: this process's last write of it, if any), saves the first read: if it is
-        stale the patch conflicts and the loop reads. Returns
+        stale the patch conflicts and the loop reads. `fence`, when given, is called before
+        each attempt's write and may refuse by raising (as for `ensure_created`). Returns
         the patched object, or None when `change` declined or the object is gone. Raises
         KubeError (409) when the object kept changing for `attempts` tries."""
         known = known if known is not None else self.written(ref)
@@ -281,6 +307,8 @@ class Kube:
             if patch is None:
                 return None
             version = current["metadata"]["resourceVersion"]
+            if fence is not None:
+                fence()
             try:
                 with _translated():
                     body: Body = await self._custom.patch_namespaced_custom_object_status(
