@@ -90,7 +90,18 @@ async def record_response(
             or None
         )
 
-    updated = await kube.update_status(ref, change)
+    try:
+        updated = await kube.update_status(ref, change)
+    except ResponseRejectedError as error:
+        if error.status != 404:
+            raise  # finished: final in every copy, however old
+        # Judged on this process's last copy of the execution, which another replica may
+        # have overtaken since (a hand-over: the new owner recorded the `.triggered` this
+        # answers). Judged again on the API server's copy.
+        fresh = await kube.get(ref)
+        if fresh is None:
+            raise
+        updated = await kube.update_status(ref, change, known=fresh)
     if updated is None and await kube.get(ref) is None:
         raise ResponseRejectedError(404, f"TaskExecution {namespace}/{execution} does not exist")
     return updated
