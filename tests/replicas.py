@@ -9,11 +9,10 @@ to call back through it, so a tool's answer reaches whichever replica is up.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
-import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from tests.conftest import OperatorProcess
 from tests.helpers import wait_for
+from tests.tools import ServerThread
 
 #: Short Leases for tests: a replica that stops renewing loses its runs after 10 s.
 LEASE_DURATION = 10.0
@@ -36,27 +36,13 @@ WORKER_STARTED = re.compile(
 
 
 @dataclass
-class Service:
+class Service(ServerThread):
     """A round-robin HTTP proxy over the replicas' gateways, on its own thread."""
 
     targets: list[str] = field(default_factory=list)
-    url: str = ""
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
     _next: int = 0
 
-    def start(self) -> Service:
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
-        self._thread.start()
-        started.wait(10)
-        return self
-
-    def _run(self, started: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(self._serve(started))
-
-    async def _serve(self, started: threading.Event) -> None:
+    async def _listen(self) -> Callable[[], Awaitable[None]]:
         app = web.Application(client_max_size=2**22)
         app.router.add_route("*", "/{path:.*}", self._forward)
         runner = web.AppRunner(app, access_log=None)
@@ -64,19 +50,12 @@ class Service:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
-        self._stop = asyncio.Event()
-        started.set()
-        await self._stop.wait()
-        await self._session.close()
-        await runner.cleanup()
 
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            assert self._loop is not None
-            self._loop.close()
+        async def close() -> None:
+            await self._session.close()
+            await runner.cleanup()
+
+        return close
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
