@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,10 +38,10 @@ sys.path.insert(0, str(ROOT / "tasks" / "demo"))
 
 from harness import (  # noqa: E402  (a sibling folder's module, after the path is set)
     client_token,
-    free_port,
     fresh_namespace,
     kubectl,
     start_operator,
+    start_tool,
     stop,
 )
 
@@ -209,19 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fresh_namespace(NAMESPACE)
     work = Path(tempfile.mkdtemp(prefix="slipway-load-"))
-    tool_port = free_port()
-    tool = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tasks" / "demo" / "tools.py"),
-            "--port",
-            str(tool_port),
-            "--mode",
-            "sync",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    tool, tool_port = start_tool("sync", quiet=True)
     children = [tool]
     try:
         shipyard = {

@@ -55,6 +55,7 @@ from harness import (  # noqa: E402  (a sibling folder's module, after the path 
     fresh_namespace,
     kubectl,
     start_operator,
+    start_tool,
     stop,
     wait,
 )
@@ -503,19 +504,7 @@ def main() -> int:
     kubectl("create", "namespace", BASELINE_NAMESPACE)
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     log = work / "tools.jsonl"
-    tool_port = free_port()
-    tool = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tasks" / "demo" / "tools.py"),
-            "--port",
-            str(tool_port),
-            "--mode",
-            "sync",
-            "--log",
-            str(log),
-        ]
-    )
+    tool, tool_port = start_tool("sync", log)
     children = [tool]
     figures = Figures()
     profile_lines: list[str] = []
@@ -695,19 +684,7 @@ def replica_rounds(most: int, runs: int) -> int:
     """The in-flight round with 1..`most` replicas; prints one block of figures each."""
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     log = work / "tools.jsonl"
-    tool_port = free_port()
-    tool = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tasks" / "demo" / "tools.py"),
-            "--port",
-            str(tool_port),
-            "--mode",
-            "sync",
-            "--log",
-            str(log),
-        ]
-    )
+    tool, tool_port = start_tool("sync", log)
     rows = []
     try:
         for count in range(1, most + 1):

@@ -87,6 +87,18 @@ def fresh_namespace(namespace: str) -> Path:
     return Path(kubeconfig)
 
 
+def start_tool(
+    mode: str, log: Path | None = None, quiet: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The example tool (`tasks/demo/tools.py`, `mode` sync or async) on a free port, with
+    its events in `log` when given; the process and its port."""
+    port = free_port()
+    command = [sys.executable, str(ROOT / "tasks" / "demo" / "tools.py"), "--port", str(port)]
+    command += ["--mode", mode, *(["--log", str(log)] if log is not None else [])]
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(command, stdout=out, stderr=out), port
+
+
 def start_operator(
     namespace: str, work: Path, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:

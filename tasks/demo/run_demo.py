@@ -17,27 +17,23 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from harness import (
-    ROOT,
     client_token,
-    free_port,
     fresh_namespace,
     get,
     kubectl,
     post,
     start_operator,
+    start_tool,
     stop,
     wait,
 )
 
-PYTHON = sys.executable
 NAMESPACE = "slipway-demo"
 
 
@@ -169,16 +165,9 @@ def main() -> int:
     kubeconfig = fresh_namespace(NAMESPACE)
     work = Path(tempfile.mkdtemp(prefix="slipway-demo-"))
     log = work / "tools.jsonl"
-    sync_port, async_port = free_port(), free_port()
-    tools = ROOT / "tasks" / "demo" / "tools.py"
-    children = [
-        subprocess.Popen(
-            [PYTHON, str(tools), "--port", str(sync_port), "--mode", "sync", "--log", str(log)]
-        ),
-        subprocess.Popen(
-            [PYTHON, str(tools), "--port", str(async_port), "--mode", "async", "--log", str(log)]
-        ),
-    ]
+    sync_tool, sync_port = start_tool("sync", log)
+    async_tool, async_port = start_tool("async", log)
+    children = [sync_tool, async_tool]
     try:
         operator, gateway = start_operator(NAMESPACE, work)
         children.append(operator)
