@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tasks" / "demo"))
 
 from harness import (  # noqa: E402  (a sibling folder's module, after the path is set)
+    apply_objects,
     client_token,
     fresh_namespace,
     kubectl,
@@ -229,14 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             "metadata": {"name": "t"},
             "spec": {"task": "t", "cloudEvent": {"url": f"http://127.0.0.1:{tool_port}/"}},
         }
-        kubectl(
-            "apply",
-            "-n",
-            NAMESPACE,
-            "-f",
-            "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [shipyard, provider]}),
-        )
+        apply_objects(NAMESPACE, [shipyard, provider])
         token = client_token(NAMESPACE)
         operator, gateway = start_operator(NAMESPACE, work)
         children.append(operator)

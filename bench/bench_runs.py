@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "tasks" / "demo"))
 from harness import (  # noqa: E402  (a sibling folder's module, after the path is set)
     READY,
     SLIPWAY,
+    apply_objects,
     free_port,
     fresh_namespace,
     kubectl,
@@ -513,14 +514,7 @@ def main() -> int:
         children.append(operator)
         objects = shipyard_and_providers(f"http://127.0.0.1:{tool_port}/")
         for namespace in (NAMESPACE, BASELINE_NAMESPACE):
-            kubectl(
-                "apply",
-                "-n",
-                namespace,
-                "-f",
-                "-",
-                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-            )
+            apply_objects(namespace, objects)
         figures["operator RSS idle"] = f"{rss_mib(operator.pid)[0]:.0f} MiB"
 
         if not args.stored_only:
@@ -583,14 +577,7 @@ def main() -> int:
             figures[f"stored {args.stored} finished runs"] = (
                 f"{made} created now in {took:.0f} s" if made else "already there"
             )
-            kubectl(
-                "apply",
-                "-n",
-                STORED_NAMESPACE,
-                "-f",
-                "-",
-                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-            )
+            apply_objects(STORED_NAMESPACE, objects)
             # Ready = a run created just before the start has its first task triggered: the
             # initial listing of everything stored is behind it.
             probe = f"probe-{uuid.uuid4().hex[:8]}"
@@ -690,14 +677,7 @@ def replica_rounds(most: int, runs: int) -> int:
         for count in range(1, most + 1):
             fresh_namespace(NAMESPACE)
             objects = shipyard_and_providers(f"http://127.0.0.1:{tool_port}/")
-            kubectl(
-                "apply",
-                "-n",
-                NAMESPACE,
-                "-f",
-                "-",
-                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-            )
+            apply_objects(NAMESPACE, objects)
             operators = start_replicas(NAMESPACE, work, count)
             try:
                 log.write_text("")

@@ -18,7 +18,6 @@ Photos and the catalogue are generated (tasks/common/images.py); nothing is down
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 from harness import (
     ROOT,
+    apply_objects,
     client_token,
     free_port,
     fresh_namespace,
@@ -136,14 +136,7 @@ def main() -> int:
             "apply", "-n", NAMESPACE, "-f", str(ROOT / "manifests/examples/shipyard-osint.yaml")
         )
         kubectl("apply", "-n", NAMESPACE, "-f", str(TASKS / "photo-gate" / "taskprovider.yaml"))
-        kubectl(
-            "apply",
-            "-n",
-            NAMESPACE,
-            "-f",
-            "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-        )
+        apply_objects(NAMESPACE, objects)
         token = client_token(NAMESPACE)
 
         base = f"http://127.0.0.1:{images_port}"

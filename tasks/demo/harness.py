@@ -37,6 +37,12 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     return result.stdout
 
 
+def apply_objects(namespace: str, objects: list[dict[str, Any]]) -> str:
+    """`kubectl apply` of `objects` (as one List) in `namespace`."""
+    listing = {"apiVersion": "v1", "kind": "List", "items": objects}
+    return kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(listing))
+
+
 def wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
