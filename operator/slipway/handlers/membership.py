@@ -241,14 +241,15 @@ class Membership:
     async def run(self) -> None:
         """Renew and look, each on its own cadence, until cancelled (then the Lease is
         deleted). Separate, so a slow list never delays a renewal."""
+        renewed_once = asyncio.Event()
         try:
-            await asyncio.gather(self._renewing(), self._looking())
+            await asyncio.gather(self._renewing(renewed_once), self._looking(renewed_once))
         finally:
             self._renewed = None
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.delete(self.lease))
 
-    async def _renewing(self) -> None:
+    async def _renewing(self, renewed_once: asyncio.Event) -> None:
         # Each renewal is bounded by how long this replica's Lease is surely fresh: a slow
         # API server makes it fail (and this replica stop acting), never stalls the loop.
         while True:
@@ -257,9 +258,14 @@ class Membership:
                 await asyncio.wait_for(self._renew(), self.duration - self.renew)
             except Exception as error:  # the API server may be away: keep trying
                 log.warning("cannot renew Lease %s: %r", self.lease, error)
+            renewed_once.set()
             await asyncio.sleep(max(0.05, self.renew - (self._clock() - started)))
 
-    async def _looking(self) -> None:
+    async def _looking(self, renewed_once: asyncio.Event) -> None:
+        # The first look after the first renewal: a replica may act once listed after it
+        # joined, so a look before that would hold it back a whole period (at start-up,
+        # alone, 5 s of not acting for nothing).
+        await renewed_once.wait()
         while True:
             started = self._clock()
             expiry = None
