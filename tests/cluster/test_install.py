@@ -246,7 +246,7 @@ def test_the_install_applies_and_its_pod_passes_pod_security(install: Install) -
     """The Deployment rolls out in a namespace that enforces Pod Security "restricted"."""
     name = f"deployment/slipway-{install.suffix}"
     rollout = kubectl(
-        "rollout", "status", name, "-n", install.namespace, "--timeout=90s", check=False
+        "rollout", "status", name, "-n", install.namespace, "--timeout=180s", check=False
     )
     assert rollout.returncode == 0, rollout.stderr
     labels = yaml.safe_load(kubectl("get", "namespace", install.namespace, "-o", "yaml").stdout)[
