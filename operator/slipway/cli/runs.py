@@ -359,8 +359,12 @@ async def run_states(
     while (left := deadline - time.monotonic()) > 0:
         began = time.monotonic()
         version = str((seen.get("metadata") or {}).get("resourceVersion") or "")
-        changes = session.kube.watch_object(
-            SEQUENCERUN_PLURAL, session.namespace, name, version, int(min(left, WATCH_SECONDS))
+        changes = session.kube.watch_changes(
+            SEQUENCERUN_PLURAL,
+            session.namespace,
+            version,
+            int(min(left, WATCH_SECONDS)),
+            field_selector=f"metadata.name={name}",
         )
         try:
             async for kind, body in changes:

@@ -312,8 +312,12 @@ class Routes:
         self, namespace: str, name: str, body: dict[str, Any], wait: float
     ) -> dict[str, Any]:
         """Watch the run until it finishes or `wait` seconds pass; the last state seen."""
-        changes = self.g.kube.watch_object(
-            SEQUENCERUN_PLURAL, namespace, name, body["metadata"]["resourceVersion"], int(wait)
+        changes = self.g.kube.watch_changes(
+            SEQUENCERUN_PLURAL,
+            namespace,
+            body["metadata"]["resourceVersion"],
+            int(wait),
+            field_selector=f"metadata.name={name}",
         )
         try:
             async with contextlib.aclosing(changes):

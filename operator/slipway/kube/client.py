@@ -329,33 +329,6 @@ class Kube:
             return self._wrote(ref, body)
         raise KubeError(409, "Conflict", f"{ref.plural}/{ref.name}: status kept changing")
 
-    async def watch_object(
-        self, plural: str, namespace: str, name: str, resource_version: str, seconds: int
-    ) -> AsyncGenerator[tuple[str, Body], None]:
-        """(event type, object) of one custom object's changes after `resource_version`, for
-        at most `seconds`. Ends early, without raising, when the API server ends the watch
-        (e.g. 410 Gone: the version is too old)."""
-        stream = watch.Watch()
-        try:
-            async for event in stream.stream(
-                self._custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                field_selector=f"metadata.name={name}",
-                resource_version=resource_version,
-                timeout_seconds=max(1, seconds),
-            ):
-                obj = event["object"]
-                if isinstance(obj, dict) and obj.get("metadata", {}).get("name") == name:
-                    yield str(event["type"]), obj
-        except ApiException as error:
-            log.info("watch of %s/%s ended early: %s", namespace, name, error.reason)
-        finally:
-            stream.stop()
-            await stream.close()
-
     async def list_with_version(
         self,
         plural: str,
